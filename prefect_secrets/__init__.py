@@ -1,0 +1,52 @@
+"""Secrets for Prefect 3 flows: one `Secret("NAME").get()` from the context, env vars,
+a local TOML file and the Prefect server's `Secret` blocks.
+
+`import prefect_secrets` does not import `prefect` (about 1.2 s and 80 MiB);
+only a server lookup and the Prefect task wrapper load it, when first used.
+"""
+
+from __future__ import annotations
+
+from prefect_secrets._context import context, secrets_context
+from prefect_secrets._errors import (
+    PrefectSecretsError,
+    SecretNotFound,
+    SecretSourceError,
+    SettingsError,
+)
+from prefect_secrets._secret import Secret
+
+__version__ = "0.1.0"
+
+# Loaded on first use, so that `import prefect_secrets` stays light.
+_LAZY = {
+    "Place": "prefect_secrets._explain",
+}
+
+
+def __getattr__(name: str) -> object:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'prefect_secrets' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)
+
+
+__all__ = [
+    "Place",
+    "PrefectSecretsError",
+    "Secret",
+    "SecretNotFound",
+    "SecretSourceError",
+    "SettingsError",
+    "__version__",
+    "context",
+    "secrets_context",
+]

@@ -1,0 +1,155 @@
+"""In-process secrets: `context.secrets` (process-wide) and `secrets_context()` (per thread/task).
+
+    import prefect_secrets
+
+    prefect_secrets.context.secrets["API_KEY"] = "fake-key"    # every thread sees it
+
+    with prefect_secrets.secrets_context(API_KEY="other-fake"):  # this thread/task only
+        prefect_secrets.Secret("API_KEY").get()                # -> "other-fake"
+
+`secrets_context` keeps its overrides in a ContextVar, like structlog's
+`bound_contextvars`: a thread starts with none, an asyncio task starts with a
+copy of its creator's, and leaving the block restores what was there.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, MutableMapping
+from contextvars import ContextVar, Token
+from types import MappingProxyType
+
+from prefect_secrets._names import validate_name
+from prefect_secrets._sentinel import MISSING
+
+# typing costs ~10 ms to import; annotations need it only when type checking.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
+__all__ = [
+    "ProcessContext",
+    "SecretsMapping",
+    "context",
+    "context_value",
+    "override_names",
+    "secrets_context",
+]
+
+
+class SecretsMapping(MutableMapping[str, "Any"]):
+    """A dict of secrets whose repr shows names, never values."""
+
+    __slots__ = ("_data",)
+
+    def __init__(self, secrets: Mapping[str, Any] | None = None) -> None:
+        self._data: dict[str, Any] = {}
+        if secrets:
+            self.update(secrets)
+
+    def __getitem__(self, name: str) -> Any:
+        return self._data[name]
+
+    def __setitem__(self, name: str, value: Any) -> None:
+        self._data[validate_name(name)] = value
+
+    def __delitem__(self, name: str) -> None:
+        del self._data[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(list(self._data))  # a copy: other threads may write meanwhile
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._data
+
+    def get(self, name: str, default: Any = None) -> Any:
+        # The hot path of every lookup: skip MutableMapping's generic get.
+        return self._data.get(name, default)
+
+    def __repr__(self) -> str:
+        return f"SecretsMapping(names={sorted(self._data)!r})"
+
+    def __reduce__(self) -> Any:
+        # Pickling would write values into whatever holds the pickle.
+        raise TypeError("SecretsMapping holds secrets and cannot be pickled")
+
+
+class ProcessContext:
+    """`prefect_secrets.context`: what `prefect.context` was for secrets in Prefect 1."""
+
+    __slots__ = ("_secrets",)
+
+    def __init__(self) -> None:
+        self._secrets = SecretsMapping()
+
+    @property
+    def secrets(self) -> SecretsMapping:
+        """Process-wide secrets, seen by every thread and task. Highest precedence
+        after `secrets_context` overrides."""
+        return self._secrets
+
+    @secrets.setter
+    def secrets(self, secrets: Mapping[str, Any]) -> None:
+        # Replace the contents, not the object: code may hold a reference to it.
+        replacement = SecretsMapping(secrets)
+        self._secrets._data = replacement._data
+
+    def __repr__(self) -> str:
+        return f"ProcessContext(secrets={self._secrets!r})"
+
+
+context = ProcessContext()
+
+_overrides: ContextVar[Mapping[str, Any]] = ContextVar(
+    "prefect_secrets_overrides", default=MappingProxyType({})
+)
+
+
+class secrets_context:  # noqa: N801 - used like a function, as contextlib's are
+    """Override secrets for the current thread or asyncio task until the block ends.
+
+        with secrets_context(DB_PASSWORD="fake-password"):
+            Secret("DB_PASSWORD").get()  # -> "fake-password"
+
+    Names that are not Python identifiers go in a mapping:
+    `secrets_context({"db-password": "fake"})`. Nested blocks add to the
+    outer one's overrides. Usable with `with` and `async with`.
+    """
+
+    __slots__ = ("_overrides", "_tokens")
+
+    def __init__(self, secrets: Mapping[str, Any] | None = None, /, **more: Any) -> None:
+        merged = {**(secrets or {}), **more}
+        self._overrides = {validate_name(name): value for name, value in merged.items()}
+        self._tokens: list[Token[Mapping[str, Any]]] = []
+
+    def __enter__(self) -> None:
+        current = _overrides.get()
+        self._tokens.append(_overrides.set(MappingProxyType({**current, **self._overrides})))
+
+    def __exit__(self, *exc_info: object) -> None:
+        _overrides.reset(self._tokens.pop())
+
+    async def __aenter__(self) -> None:
+        self.__enter__()
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        self.__exit__()
+
+    def __repr__(self) -> str:
+        return f"secrets_context(names={sorted(self._overrides)!r})"
+
+
+def context_value(name: str) -> Any:
+    """The in-process value of `name`: its override, else `context.secrets`, else MISSING."""
+    value = _overrides.get().get(name, MISSING)
+    if value is MISSING:
+        value = context._secrets._data.get(name, MISSING)
+    return value
+
+
+def override_names() -> list[str]:
+    """Names overridden by `secrets_context` in the current thread/task."""
+    return list(_overrides.get())

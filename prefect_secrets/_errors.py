@@ -1,0 +1,70 @@
+"""Exceptions raised by prefect-secrets.
+
+    PrefectSecretsError
+    ├── SecretNotFound      (also KeyError and ValueError)
+    ├── SecretSourceError
+    └── SettingsError       (also ValueError)
+
+No message built here ever contains a secret value: messages are made of
+secret names, places (env var names, file paths, server URLs, block names)
+and reasons only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+__all__ = [
+    "PrefectSecretsError",
+    "SecretNotFound",
+    "SecretSourceError",
+    "SettingsError",
+]
+
+
+class PrefectSecretsError(Exception):
+    """Base class of every error this library raises on purpose."""
+
+
+class SecretNotFound(PrefectSecretsError, KeyError, ValueError):
+    """No source has the secret. Every source that was asked answered cleanly."""
+
+    def __init__(self, name: str, places: Sequence[str]) -> None:
+        self.name = name
+        self.places = tuple(places)
+        searched = "; ".join(f"{i}. {place}" for i, place in enumerate(self.places, 1))
+        super().__init__(f"secret {name!r} not found. Searched, in order: {searched}")
+
+    # KeyError.__str__ shows repr(args[0]), which would quote the whole message
+    # and escape it; users read this message, so show it as written.
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+    def __reduce__(self) -> tuple[type[SecretNotFound], tuple[str, tuple[str, ...]]]:
+        return (type(self), (self.name, self.places))
+
+
+class SecretSourceError(PrefectSecretsError):
+    """A source failed (unreadable or malformed file, unreachable or refusing
+    server), so whether it has the secret is unknown."""
+
+    def __init__(self, message: str, *, source: str = "", place: str = "") -> None:
+        self.source = source
+        self.place = place
+        super().__init__(message)
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return (_rebuild_source_error, (type(self), str(self), self.source, self.place))
+
+
+def _rebuild_source_error(
+    cls: type[SecretSourceError], message: str, source: str, place: str
+) -> SecretSourceError:
+    # Keyword-only arguments do not survive the default pickling of exceptions;
+    # Prefect pickles task exceptions, so keep ours round-trippable.
+    return cls(message, source=source, place=place)
+
+
+class SettingsError(PrefectSecretsError, ValueError):
+    """A setting has an invalid value. The message names the env var or the
+    file, line and key at fault."""

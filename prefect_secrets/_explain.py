@@ -1,0 +1,72 @@
+"""`explain(name)`: every place a lookup looks at, and what each holds (never a value).
+
+This is what `prefect-secrets which NAME` prints. Nothing like it exists in
+Prefect, Airflow or Flyte; pydantic-settings' debug output shows values.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from prefect_secrets._config import Config
+from prefect_secrets._errors import SecretSourceError, SettingsError
+from prefect_secrets._resolver import SOURCES
+from prefect_secrets._sentinel import MISSING
+from prefect_secrets._sources.base import SecretKey
+
+__all__ = ["Place", "explain"]
+
+
+@dataclass(frozen=True)
+class Place:
+    """One place a lookup of a secret looks at, and what it found there (never the value)."""
+
+    source: str
+    """The source's kind: "context", "env", "file", "prefect1-file", "server"."""
+    location: str
+    """Where exactly: env var name, file path and table, server URL and block name."""
+    status: str
+    """"found" (this one wins), "shadowed" (has it, but a higher place won),
+    "absent", "not asked" (server off), "error", or "not reached" (below an error)."""
+    detail: str = ""
+    """The error message when status is "error"."""
+
+    def __str__(self) -> str:
+        detail = f": {self.detail}" if self.detail else ""
+        return f"{self.status:<11} {self.source:<13} {self.location}{detail}"
+
+
+def explain(name: str) -> list[Place]:
+    """Every place a lookup of `name` looks at, in order, and what each holds.
+
+    Unlike `resolve`, it goes on past the winner (to show what is shadowed)
+    and past a failing source (to show everything), but marks the places a
+    real lookup would not have reached.
+    """
+    config = Config()
+    key = SecretKey(name)
+    places: list[Place] = []
+    winner_found = failed = False
+    for source in SOURCES:
+        location = "(see the error)"
+        try:
+            location = source.place(key, config)
+            if source.skip_reason(config) is not None:
+                places.append(Place(source.kind, location, "not asked"))
+                continue
+            value = source.lookup(key, config)
+        except (SecretSourceError, SettingsError) as exc:
+            places.append(Place(source.kind, location, "error", str(exc)))
+            failed = True
+            continue
+        if value is MISSING:
+            status = "absent"
+        elif winner_found:
+            status = "shadowed"
+        elif failed:
+            status = "not reached"
+        else:
+            status = "found"
+            winner_found = True
+        places.append(Place(source.kind, location, status))
+    return places

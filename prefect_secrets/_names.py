@@ -1,0 +1,58 @@
+"""Secret names, and how a name maps to an env var and to a Prefect block name.
+
+| secret name          | env var                                         | block name           |
+|----------------------|-------------------------------------------------|----------------------|
+| `WAREHOUSE_PASSWORD` | `PREFECT__CONTEXT__SECRETS__WAREHOUSE_PASSWORD` | `warehouse-password` |
+| `api-key`            | `PREFECT__CONTEXT__SECRETS__api-key`            | `api-key`            |
+
+Env var names keep the name's case (as Prefect 1 did). Prefect allows only
+`[a-z0-9-]` in block names, so the block name is the secret name lowercased
+with `_` turned into `-`: on the server, `API_KEY`, `api_key` and `api-key`
+are one secret.
+"""
+
+from __future__ import annotations
+
+import re
+
+__all__ = ["NAME_RULE", "block_name", "env_var_name", "validate_name"]
+
+NAME_RULE = "1-255 characters of letters, digits, '_' and '-'"
+_NAME_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,255}")
+
+# Secret(...) is often built on a hot path (inside a task, per call); a regex
+# match costs about as much as the whole env lookup, so remember names that
+# passed. Bounded so that programs that make names up cannot grow it forever.
+_valid_names: set[str] = set()
+_VALID_NAMES_LIMIT = 4096
+
+
+def validate_name(name: object, *, what: str = "secret name") -> str:
+    """Return `name` if it is a valid secret name, else raise ValueError stating the rule."""
+    if name in _valid_names:
+        return name  # type: ignore[return-value,unused-ignore]  # only str are ever added
+    if not isinstance(name, str):
+        raise TypeError(f"{what} must be a str, not {type(name).__name__}")
+    if _NAME_PATTERN.fullmatch(name) is None:
+        raise ValueError(f"invalid {what} {_shown(name)}: names are {NAME_RULE}")
+    if len(_valid_names) < _VALID_NAMES_LIMIT:
+        _valid_names.add(name)
+    return name
+
+
+def _shown(name: str) -> str:
+    # A name is not a secret, but a caller who passed a value by mistake
+    # (Secret(token)) should not see it printed back in full.
+    if len(name) > 40:
+        return f"{name[:16]!r}... ({len(name)} characters)"
+    return repr(name)
+
+
+def env_var_name(prefix: str, name: str) -> str:
+    """`{prefix}__CONTEXT__SECRETS__{name}`, the name's case preserved."""
+    return f"{prefix}__CONTEXT__SECRETS__{name}"
+
+
+def block_name(name: str) -> str:
+    """The Prefect block name of an org-wide secret: lowercased, `_` -> `-`."""
+    return name.lower().replace("_", "-")

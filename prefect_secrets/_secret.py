@@ -1,0 +1,107 @@
+"""`Secret(name)`: the handle users hold. It never holds a value."""
+
+from __future__ import annotations
+
+from prefect_secrets._errors import SecretNotFound
+from prefect_secrets._names import validate_name
+from prefect_secrets._resolver import aresolve, resolve
+from prefect_secrets._sentinel import MISSING
+from prefect_secrets._values import decode_value
+
+# typing costs ~10 ms to import; annotations need it only when type checking.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
+    from prefect_secrets._explain import Place
+
+__all__ = ["Secret"]
+
+
+class Secret:
+    """A named secret, resolved from the context, env vars, the local file and the Prefect server.
+
+        from prefect_secrets import Secret
+
+        password = Secret("WAREHOUSE_PASSWORD").get()
+
+    Names are 1-255 characters of letters, digits, `_` and `-`. The handle
+    holds only the name: its repr, str and pickle never contain a value.
+    """
+
+    __slots__ = ("name",)
+
+    def __init__(self, name: str) -> None:
+        self.name: str = validate_name(name)
+
+    def get(self, *, raw: bool = False, default: Any = MISSING) -> Any:
+        """The secret's value.
+
+        Strings holding JSON are decoded (`'42'` -> 42); `raw=True` returns
+        the stored string as it is. With `default`, a secret that no source
+        has returns it instead of raising `SecretNotFound`; a source that
+        failed still raises `SecretSourceError`.
+        """
+        try:
+            value = resolve(self.name)[0]
+        except SecretNotFound:
+            if default is MISSING:
+                raise
+            return default
+        return value if raw else decode_value(value)
+
+    async def aget(self, *, raw: bool = False, default: Any = MISSING) -> Any:
+        """`get` for async code: server lookups do not block the event loop."""
+        try:
+            value = (await aresolve(self.name))[0]
+        except SecretNotFound:
+            if default is MISSING:
+                raise
+            return default
+        return value if raw else decode_value(value)
+
+    def exists(self) -> bool:
+        """Whether some source has the secret. Raises `SecretSourceError` if a
+        source failed before one had it, rather than guessing False."""
+        try:
+            resolve(self.name)
+        except SecretNotFound:
+            return False
+        return True
+
+    async def aexists(self) -> bool:
+        """`exists` for async code."""
+        try:
+            await aresolve(self.name)
+        except SecretNotFound:
+            return False
+        return True
+
+    def explain(self) -> list[Place]:
+        """Every place a lookup looks at, in order, and which one wins; never values."""
+        from prefect_secrets._explain import explain
+
+        return explain(self.name)
+
+    def source(self) -> str:
+        """Where the value comes from, e.g. `env var PREFECT__CONTEXT__SECRETS__X`.
+
+        Raises `SecretNotFound` or `SecretSourceError` like `get`.
+        """
+        _, source, key = resolve(self.name)
+        from prefect_secrets._config import Config
+
+        return source.place(key, Config())
+
+    def __repr__(self) -> str:
+        return f"Secret({self.name!r})"
+
+    __str__ = __repr__
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Secret):
+            return NotImplemented
+        return self.name == other.name
+
+    def __hash__(self) -> int:
+        return hash((Secret, self.name))

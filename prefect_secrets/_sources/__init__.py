@@ -1,0 +1,1 @@
+"""Where secrets come from. Each source is one module implementing `SecretSource`."""
