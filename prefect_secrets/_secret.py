@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from prefect_secrets._errors import SecretNotFound
 from prefect_secrets._names import validate_name
+from prefect_secrets._redaction import register
 from prefect_secrets._resolver import aresolve, resolve
 from prefect_secrets._sentinel import MISSING
 from prefect_secrets._values import decode_value
@@ -48,7 +49,10 @@ class Secret:
             if default is MISSING:
                 raise
             return default
-        return value if raw else decode_value(value)
+        if not raw:
+            value = decode_value(value)
+        register(value)
+        return value
 
     async def aget(self, *, raw: bool = False, default: Any = MISSING) -> Any:
         """`get` for async code: server lookups do not block the event loop."""
@@ -58,7 +62,10 @@ class Secret:
             if default is MISSING:
                 raise
             return default
-        return value if raw else decode_value(value)
+        if not raw:
+            value = decode_value(value)
+        register(value)
+        return value
 
     def exists(self) -> bool:
         """Whether some source has the secret. Raises `SecretSourceError` if a

@@ -8,6 +8,9 @@
 | timeout           | PREFECT_SECRETS_TIMEOUT            | 5.0 (seconds)            |
 | retries           | PREFECT_SECRETS_RETRIES            | 2                        |
 | strict_permissions| PREFECT_SECRETS_STRICT_PERMISSIONS | false                    |
+| cache_ttl         | PREFECT_SECRETS_CACHE_TTL          | 60.0 (seconds; 0: off)   |
+| cache_miss_ttl    | PREFECT_SECRETS_CACHE_MISS_TTL     | 5.0 (seconds; 0: off)    |
+| min_mask_length   | PREFECT_SECRETS_MIN_MASK_LENGTH    | 4                        |
 
 Two settings are read from the environment only, at every call:
 `PREFECT_SECRETS_CONFIG` (where the file is) and `PREFECT_SECRETS_ENV_PREFIX`
@@ -52,7 +55,16 @@ def env_prefix() -> str:
 class Settings:
     """The settings in force (immutable). Build with `load_settings()`."""
 
-    __slots__ = ("prefect1_config", "retries", "server", "strict_permissions", "timeout")
+    __slots__ = (
+        "cache_miss_ttl",
+        "cache_ttl",
+        "min_mask_length",
+        "prefect1_config",
+        "retries",
+        "server",
+        "strict_permissions",
+        "timeout",
+    )
 
     server: str
     """When to ask the Prefect server: "auto", "always" or "never"."""
@@ -64,6 +76,12 @@ class Settings:
     """How many times a transient server failure is retried (with backoff)."""
     strict_permissions: bool
     """Refuse, rather than warn about, a config file that others can read."""
+    cache_ttl: float
+    """Seconds a value read from the server is reused in this process; 0: no cache."""
+    cache_miss_ttl: float
+    """Seconds a "no such block" answer from the server is reused; 0: not cached."""
+    min_mask_length: int
+    """Values shorter than this are not masked in output (masking "a" would mask every "a")."""
 
     def __init__(self, **values: Any) -> None:
         unknown = set(values) - set(_SPECS)
@@ -125,6 +143,25 @@ def _parse_seconds(value: object) -> float:
     return seconds
 
 
+def _parse_ttl(value: object) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        raise ValueError("expected a number of seconds, 0 or more")
+    try:
+        seconds = float(value)
+    except ValueError:
+        raise ValueError("expected a number of seconds, 0 or more") from None
+    if not 0 <= seconds < float("inf"):
+        raise ValueError("expected a finite number of seconds, 0 or more (0 turns it off)")
+    return seconds
+
+
+def _parse_mask_length(value: object) -> int:
+    length = _parse_count(value)
+    if length < 1:
+        raise ValueError("expected a whole number, 1 or more")
+    return length
+
+
 def _parse_count(value: object) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, str)):
         raise ValueError("expected a whole number, 0 or more")
@@ -156,6 +193,9 @@ _SPECS: dict[str, _Spec] = {
     "timeout": _Spec("PREFECT_SECRETS_TIMEOUT", _parse_seconds, 5.0),
     "retries": _Spec("PREFECT_SECRETS_RETRIES", _parse_count, 2),
     "strict_permissions": _Spec("PREFECT_SECRETS_STRICT_PERMISSIONS", _parse_bool, False),
+    "cache_ttl": _Spec("PREFECT_SECRETS_CACHE_TTL", _parse_ttl, 60.0),
+    "cache_miss_ttl": _Spec("PREFECT_SECRETS_CACHE_MISS_TTL", _parse_ttl, 5.0),
+    "min_mask_length": _Spec("PREFECT_SECRETS_MIN_MASK_LENGTH", _parse_mask_length, 4),
 }
 
 # Prefect 1's switch, kept as an alias: true = never ask the server.
