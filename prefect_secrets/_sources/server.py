@@ -161,3 +161,13 @@ def _profile_api_url() -> bool:
             # Prefect itself reports a broken profiles file when it loads it.
             _profiles_cache[key] = False
     return _profiles_cache[key]
+
+
+def invalidate(block: str | None = None) -> None:
+    """Forget cached server answers for Secret block `block` (all blocks when None).
+
+    Called by this library after it writes or deletes a block, so that the
+    next lookup in this process sees the change at once.
+    """
+    # The cache arrives with the performance work; until then nothing is cached.
+    return None
