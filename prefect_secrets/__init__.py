@@ -14,7 +14,7 @@ from prefect_secrets._errors import (
     SecretSourceError,
     SettingsError,
 )
-from prefect_secrets._secret import Secret
+from prefect_secrets._secret import Secret, aget_many, get_many
 
 __version__ = "0.1.0"
 
@@ -47,6 +47,8 @@ __all__ = [
     "SecretSourceError",
     "SettingsError",
     "__version__",
+    "aget_many",
     "context",
+    "get_many",
     "secrets_context",
 ]

@@ -29,19 +29,27 @@ class PrefectSecretsError(Exception):
 class SecretNotFound(PrefectSecretsError, KeyError, ValueError):
     """No source has the secret. Every source that was asked answered cleanly."""
 
-    def __init__(self, name: str, places: Sequence[str]) -> None:
+    def __init__(self, name: str, places: Sequence[str], also_missing: Sequence[str] = ()) -> None:
         self.name = name
         self.places = tuple(places)
+        self.also_missing = tuple(also_missing)
+        #: Every missing name (several when `get_many` misses more than one).
+        self.names = (name, *self.also_missing)
         searched = "; ".join(f"{i}. {place}" for i, place in enumerate(self.places, 1))
-        super().__init__(f"secret {name!r} not found. Searched, in order: {searched}")
+        others = ""
+        if self.also_missing:
+            others = f" (nor {', '.join(repr(n) for n in self.also_missing)}, searched alike)"
+        super().__init__(f"secret {name!r} not found{others}. Searched, in order: {searched}")
 
     # KeyError.__str__ shows repr(args[0]), which would quote the whole message
     # and escape it; users read this message, so show it as written.
     def __str__(self) -> str:
         return str(self.args[0])
 
-    def __reduce__(self) -> tuple[type[SecretNotFound], tuple[str, tuple[str, ...]]]:
-        return (type(self), (self.name, self.places))
+    def __reduce__(
+        self,
+    ) -> tuple[type[SecretNotFound], tuple[str, tuple[str, ...], tuple[str, ...]]]:
+        return (type(self), (self.name, self.places, self.also_missing))
 
 
 class SecretSourceError(PrefectSecretsError):

@@ -167,6 +167,11 @@ class CountingProxy(http.server.ThreadingHTTPServer):
         with self.lock:
             return sum(self.requests.values())
 
+    def reset(self) -> None:
+        """Forget the requests counted so far (e.g. those made to set a test up)."""
+        with self.lock:
+            self.requests.clear()
+
 
 @contextmanager
 def counting_proxy(upstream_origin: str) -> Iterator[CountingProxy]:

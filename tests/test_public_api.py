@@ -15,7 +15,9 @@ PUBLIC = {
     "SecretSourceError",
     "SettingsError",
     "__version__",
+    "aget_many",
     "context",
+    "get_many",
     "secrets_context",
 }
 

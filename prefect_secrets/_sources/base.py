@@ -5,10 +5,12 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 
 from prefect_secrets._config import Config
+from prefect_secrets._sentinel import MISSING
 
 # typing costs ~10 ms to import; annotations need it only when type checking.
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Sequence
     from typing import Any, ClassVar
 
 __all__ = ["SecretKey", "SecretSource"]
@@ -61,6 +63,20 @@ class SecretSource(ABC):
     async def alookup(self, key: SecretKey, config: Config) -> Any:
         """`lookup` for async callers; sources that do I/O override it."""
         return self.lookup(key, config)
+
+    def lookup_many(self, keys: Sequence[SecretKey], config: Config) -> dict[SecretKey, Any]:
+        """{key: stored value} for those of `keys` this source has; sources
+        that can batch (the server) override it."""
+        found = {}
+        for key in keys:
+            value = self.lookup(key, config)
+            if value is not MISSING:
+                found[key] = value
+        return found
+
+    async def alookup_many(self, keys: Sequence[SecretKey], config: Config) -> dict[SecretKey, Any]:
+        """`lookup_many` for async callers."""
+        return self.lookup_many(keys, config)
 
     @abstractmethod
     def place(self, key: SecretKey, config: Config) -> str:

@@ -18,6 +18,7 @@ from __future__ import annotations
 import os
 import sys
 
+from prefect_secrets._cache import NOT_CACHED, AnswerCache
 from prefect_secrets._config import Config
 from prefect_secrets._environ import getenv
 from prefect_secrets._names import block_name
@@ -28,17 +29,27 @@ from prefect_secrets._sources.base import SecretKey, SecretSource
 # typing costs ~10 ms to import; annotations need it only when type checking.
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Sequence
     from typing import Any
 
     from prefect_secrets._flight import SingleFlight
+    from prefect_secrets._server_client import Endpoint
 
-__all__ = ["ServerSource", "server_skip_reason"]
+__all__ = ["ServerSource", "invalidate", "server_skip_reason"]
 
 
 class ServerSource(SecretSource):
+    """Secret blocks, through an in-memory answer cache and single-flight fetches.
+
+    A lookup asks the cache first (values for `cache_ttl` seconds, misses for
+    `cache_miss_ttl`), then joins the fetch already running for the same block
+    or starts one: concurrent lookups of one secret cost one HTTP request.
+    """
+
     kind = "server"
 
     def __init__(self) -> None:
+        self.cache = AnswerCache()
         self._single_flight: SingleFlight | None = None
 
     @property
@@ -54,22 +65,20 @@ class ServerSource(SecretSource):
         settings = config.settings
         if server_skip_reason(settings) is not None:
             return MISSING
-        from prefect_secrets._server_client import client_for, current_endpoint
+        from prefect_secrets._server_client import current_endpoint
 
-        client = client_for(current_endpoint())
-        block = block_name(key.name)
-        return self._flight.run(
-            (client.endpoint, block),
-            lambda: client.read_secret_block(
-                block, timeout=settings.timeout, retries=settings.retries
-            ),
-        )
+        endpoint = current_endpoint()
+        cache_key = (endpoint, block_name(key.name))
+        answer = self.cache.get(cache_key, settings.cache_ttl, settings.cache_miss_ttl)
+        if answer is not NOT_CACHED:
+            return answer
+        return self._flight.run(cache_key, lambda: self._fetch(cache_key, settings))
 
     async def alookup(self, key: SecretKey, config: Config) -> Any:
         settings = config.settings
         if server_skip_reason(settings) is not None:
             return MISSING
-        from prefect_secrets._server_client import client_for, current_endpoint
+        from prefect_secrets._server_client import current_endpoint
 
         if "prefect.settings" in sys.modules:
             endpoint = current_endpoint()
@@ -78,14 +87,65 @@ class ServerSource(SecretSource):
             import asyncio
 
             endpoint = await asyncio.to_thread(current_endpoint)
-        client = client_for(endpoint)
-        block = block_name(key.name)
-        return await self._flight.arun(
-            (endpoint, block),
-            lambda: client.read_secret_block(
-                block, timeout=settings.timeout, retries=settings.retries
-            ),
+        cache_key = (endpoint, block_name(key.name))
+        answer = self.cache.get(cache_key, settings.cache_ttl, settings.cache_miss_ttl)
+        if answer is not NOT_CACHED:
+            return answer
+        return await self._flight.arun(cache_key, lambda: self._fetch(cache_key, settings))
+
+    def _fetch(self, cache_key: tuple[Endpoint, str], settings: Settings) -> Any:
+        from prefect_secrets._server_client import client_for
+
+        endpoint, block = cache_key
+        generation = self.cache.generation
+        answer = client_for(endpoint).read_secret_block(
+            block, timeout=settings.timeout, retries=settings.retries
         )
+        self.cache.put(cache_key, answer, generation, settings.cache_ttl, settings.cache_miss_ttl)
+        return answer
+
+    def lookup_many(self, keys: Sequence[SecretKey], config: Config) -> dict[SecretKey, Any]:
+        """Cached answers, plus everything else in one filter request per 200 names."""
+        settings = config.settings
+        if server_skip_reason(settings) is not None:
+            return {}
+        from prefect_secrets._server_client import client_for, current_endpoint
+
+        endpoint = current_endpoint()
+        found: dict[SecretKey, Any] = {}
+        to_fetch: dict[SecretKey, str] = {}
+        for key in keys:
+            block = block_name(key.name)
+            answer = self.cache.get((endpoint, block), settings.cache_ttl, settings.cache_miss_ttl)
+            if answer is NOT_CACHED:
+                to_fetch[key] = block
+            elif answer is not MISSING:
+                found[key] = answer
+        if to_fetch:
+            generation = self.cache.generation
+            fetched = client_for(endpoint).read_secret_blocks(
+                list(to_fetch.values()), timeout=settings.timeout, retries=settings.retries
+            )
+            for key, block in to_fetch.items():
+                answer = fetched.get(block, MISSING)
+                self.cache.put(
+                    (endpoint, block),
+                    answer,
+                    generation,
+                    settings.cache_ttl,
+                    settings.cache_miss_ttl,
+                )
+                if answer is not MISSING:
+                    found[key] = answer
+        return found
+
+    async def alookup_many(self, keys: Sequence[SecretKey], config: Config) -> dict[SecretKey, Any]:
+        import asyncio
+
+        # The filter request is one blocking call on the shared connection
+        # pool; run it on a thread, in this context (Prefect's settings live
+        # in context variables).
+        return await asyncio.to_thread(self.lookup_many, keys, config)
 
     def skip_reason(self, config: Config) -> str | None:
         return server_skip_reason(config.settings)
@@ -169,5 +229,11 @@ def invalidate(block: str | None = None) -> None:
     Called by this library after it writes or deletes a block, so that the
     next lookup in this process sees the change at once.
     """
-    # The cache arrives with the performance work; until then nothing is cached.
-    return None
+    from prefect_secrets._resolver import SOURCES
+
+    for source in SOURCES:
+        if isinstance(source, ServerSource):
+            if block is None:
+                source.cache.invalidate()
+            else:
+                source.cache.invalidate(lambda cache_key: cache_key[1] == block)  # type: ignore[index]
