@@ -19,26 +19,42 @@ __all__ = ["Config"]
 
 
 class Config:
-    """Created per lookup; properties are computed on first use."""
+    """Created per lookup; properties are computed on first use.
 
-    __slots__ = ("_document", "_settings")
+    Every lookup creates one, so it is as cheap as an object gets: no
+    __init__ and no slots; the class attributes below stand in for "not read
+    yet" until an instance sets its own.
+    """
 
-    def __init__(self) -> None:
-        self._document: ConfigDocument | None = None
-        self._settings: Settings | None = None
+    _document: ConfigDocument | None = None
+    _settings: Settings | None = None
 
     @property
     def document(self) -> ConfigDocument:
         """The config file's current contents (empty when there is no file)."""
-        if self._document is None:
-            self._document = config_file(config_path()).read()
-        return self._document
+        document = self._document
+        if document is None:
+            document = self._document = config_file(config_path()).read()
+        return document
 
     @property
     def settings(self) -> Settings:
         """Env vars > the file's [settings] > defaults."""
-        if self._settings is None:
+        settings = self._settings
+        if settings is None:
             document = self.document
-            self._settings = load_settings(document)
-            warn_if_readable_by_others(document, strict=self._settings.strict_permissions)
-        return self._settings
+            settings = self._settings = load_settings(document)
+            warn_if_readable_by_others(document, strict=settings.strict_permissions)
+        return settings
+
+    @property
+    def checked_document(self) -> ConfigDocument:
+        """`document`, once its permissions are known to be acceptable.
+
+        Secure files (the usual case) skip reading the settings, which only
+        matter here to decide between warning and refusing.
+        """
+        document = self.document
+        if document.mode & 0o077:
+            self.settings  # noqa: B018 - warns, or raises with strict_permissions
+        return document

@@ -25,7 +25,7 @@ import warnings
 # _thread, not threading: threading costs ~5 ms to import and only a lock is needed.
 from _thread import allocate_lock
 
-from prefect_secrets._environ import getenv
+from prefect_secrets._environ import getenv, snapshot
 from prefect_secrets._errors import SecretSourceError
 from prefect_secrets._names import validate_name
 
@@ -268,11 +268,16 @@ _warned: set[tuple[str, int]] = set()
 
 def config_path() -> str:
     """Where the config file is, from the environment (read at call time)."""
-    env = (getenv(CONFIG_ENV_VAR), getenv("XDG_CONFIG_HOME"), getenv("HOME"))
+    env = snapshot(_PATH_ENV_VARS)
     path = _paths.get(env)
     if path is None:
-        path = _paths[env] = _config_path(*env)
+        path = _paths[env] = _config_path(
+            getenv(CONFIG_ENV_VAR), getenv("XDG_CONFIG_HOME"), getenv("HOME")
+        )
     return path
+
+
+_PATH_ENV_VARS = (CONFIG_ENV_VAR, "XDG_CONFIG_HOME", "HOME")
 
 
 def _config_path(explicit: str | None, xdg: str | None, home: str | None) -> str:
@@ -287,7 +292,7 @@ def _config_path(explicit: str | None, xdg: str | None, home: str | None) -> str
 
 # Joining paths costs more than the rest of an env lookup; environments
 # change rarely, so remember the answer for each combination seen.
-_paths: dict[tuple[str | None, ...], str] = {}
+_paths: dict[tuple[object, ...], str] = {}
 
 
 _files: dict[str, ConfigFile] = {}

@@ -14,23 +14,36 @@ changes it fails loudly, and anything unexpected falls back to `os.environ`.
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Callable
 
-__all__ = ["getenv"]
+__all__ = ["getenv", "snapshot"]
 
 
 def _slow_getenv(key: str) -> str | None:
     return os.environ.get(key)
 
 
-def _make_fast_getenv() -> Callable[[str], str | None]:
+def _slow_snapshot(keys: tuple[str, ...]) -> tuple[object, ...]:
+    return tuple(os.environ.get(key) for key in keys)
+
+
+def _make_fast_readers() -> tuple[
+    Callable[[str], str | None], Callable[[tuple[str, ...]], tuple[object, ...]]
+]:
     environ = os.environ
     data = getattr(environ, "_data", None)
     encodekey = getattr(environ, "encodekey", None)
     decodevalue = getattr(environ, "decodevalue", None)
     if not (isinstance(data, dict) and callable(encodekey) and callable(decodevalue)):
-        return _slow_getenv
+        return _slow_getenv, _slow_snapshot
+    # os.environ decodes values with the filesystem encoding and surrogateescape
+    # (on POSIX); doing the same inline saves a Python call per read.
+    encoding = sys.getfilesystemencoding()
+    if decodevalue(encodekey("\udcff-é")) != "\udcff-é":  # pragma: no cover - not POSIX-like
+        return _slow_getenv, _slow_snapshot
     encoded_keys: dict[str, object] = {}
+    encoded_key_sets: dict[tuple[str, ...], tuple[object, ...]] = {}
 
     def fast_getenv(key: str) -> str | None:
         # A program that rebinds os.environ gets the slow, always-right path.
@@ -42,10 +55,25 @@ def _make_fast_getenv() -> Callable[[str], str | None]:
             if len(encoded_keys) < 4096:
                 encoded_keys[key] = encoded
         raw = data.get(encoded)
-        return None if raw is None else decodevalue(raw)
+        return None if raw is None else raw.decode(encoding, "surrogateescape")
 
-    return fast_getenv
+    def fast_snapshot(keys: tuple[str, ...]) -> tuple[object, ...]:
+        if os.environ is not environ:
+            return _slow_snapshot(keys)
+        encoded = encoded_key_sets.get(keys)
+        if encoded is None:
+            encoded = encoded_key_sets[keys] = tuple(map(encodekey, keys))
+        return tuple(map(data.get, encoded))
 
+    return fast_getenv, fast_snapshot
+
+
+_getenv, _snapshot = _make_fast_readers()
 
 #: `getenv(key) -> str | None`, equivalent to `os.environ.get(key)`.
-getenv: Callable[[str], str | None] = _make_fast_getenv()
+getenv: Callable[[str], str | None] = _getenv
+
+#: `snapshot(keys)`: the raw values of a fixed set of env vars, for use as a
+#: cache key (equal tuples mean equal values; None where unset). One C-level
+#: pass instead of one Python call per variable.
+snapshot: Callable[[tuple[str, ...]], tuple[object, ...]] = _snapshot

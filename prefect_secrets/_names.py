@@ -29,8 +29,8 @@ _VALID_NAMES_LIMIT = 4096
 
 def validate_name(name: object, *, what: str = "secret name") -> str:
     """Return `name` if it is a valid secret name, else raise ValueError stating the rule."""
-    if name in _valid_names:
-        return name  # type: ignore[return-value,unused-ignore]  # only str are ever added
+    if type(name) is str and name in _valid_names:
+        return name
     if not isinstance(name, str):
         raise TypeError(f"{what} must be a str, not {type(name).__name__}")
     if _NAME_PATTERN.fullmatch(name) is None:

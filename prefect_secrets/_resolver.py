@@ -19,7 +19,7 @@ from __future__ import annotations
 from prefect_secrets._config import Config
 from prefect_secrets._errors import SecretNotFound
 from prefect_secrets._sentinel import MISSING
-from prefect_secrets._sources.base import SecretKey, SecretSource
+from prefect_secrets._sources.base import SecretKey, SecretSource, _org_keys, org_key
 from prefect_secrets._sources.context import ContextSource
 from prefect_secrets._sources.environment import EnvSource
 from prefect_secrets._sources.files import ConfigFileSource, Prefect1FileSource
@@ -46,7 +46,7 @@ SOURCES: tuple[SecretSource, ...] = (
 def resolve(name: str) -> tuple[Any, SecretSource, SecretKey]:
     """(stored value, source, key) of the first source that has `name`."""
     config = Config()
-    key = SecretKey(name)
+    key = _org_keys.get(name) or org_key(name)  # org_key(), inlined for known names
     for source in SOURCES:
         value = source.lookup(key, config)
         if value is not MISSING:
@@ -57,7 +57,7 @@ def resolve(name: str) -> tuple[Any, SecretSource, SecretKey]:
 async def aresolve(name: str) -> tuple[Any, SecretSource, SecretKey]:
     """`resolve` for async callers: the same loop, awaiting sources that do I/O."""
     config = Config()
-    key = SecretKey(name)
+    key = org_key(name)
     for source in SOURCES:
         value = await source.alookup(key, config)
         if value is not MISSING:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from prefect_secrets._errors import SecretNotFound
-from prefect_secrets._names import validate_name
+from prefect_secrets._names import _valid_names, validate_name
 from prefect_secrets._redaction import register
 from prefect_secrets._resolver import aresolve, aresolve_many, resolve, resolve_many
 from prefect_secrets._sentinel import MISSING
@@ -34,7 +34,8 @@ class Secret:
     __slots__ = ("name",)
 
     def __init__(self, name: str) -> None:
-        self.name: str = validate_name(name)
+        # Handles are often built per call; a name seen before skips the check.
+        self.name: str = name if name in _valid_names else validate_name(name)
 
     def get(self, *, raw: bool = False, default: Any = MISSING) -> Any:
         """The secret's value.

@@ -23,7 +23,7 @@ from __future__ import annotations
 import os
 
 from prefect_secrets._config_file import ConfigDocument
-from prefect_secrets._environ import getenv
+from prefect_secrets._environ import getenv, snapshot
 from prefect_secrets._errors import SettingsError
 
 # typing costs ~10 ms to import; annotations need it only when type checking.
@@ -44,7 +44,7 @@ def env_prefix() -> str:
     prefix = getenv(ENV_PREFIX_ENV_VAR)
     if prefix is None:
         return DEFAULT_ENV_PREFIX
-    if not prefix or not prefix.replace("_", "").isalnum():
+    if not prefix or not prefix.replace("_", "").isalnum() or not prefix.isascii():
         raise SettingsError(
             f"{ENV_PREFIX_ENV_VAR}={prefix!r} is invalid: "
             "expected letters, digits and '_', e.g. PREFECT"
@@ -258,7 +258,7 @@ def load_settings(document: ConfigDocument) -> Settings:
     Env vars are read at every call; parsing happens once per combination of
     env values and file version.
     """
-    key = (document, *[getenv(var) for var in _ENV_VARS])
+    key = (document, snapshot(_ENV_VARS))
     found = _cache.get(key)
     if found is None:
         if len(_cache) >= 64:

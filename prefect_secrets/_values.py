@@ -32,20 +32,51 @@ _MAYBE_JSON_ORJSON_REJECTS = frozenset('-0123456789NI[{" \t\r\n')
 _LONG_DIGIT_RUN = re.compile(r"\d{19}")
 
 
+# What a JSON text can start with: most JSON values start with one of the
+# first set; words and numbers' oddities with the second. Most passwords and
+# tokens start with something else and are returned without a parse attempt
+# (a failed orjson parse builds a JSONDecodeError: 5x a successful parse).
+_JSON_START = frozenset('"{[-0123456789')
+_JSON_RARE_START = frozenset("tfnNI \t\r\n")
+_JSON_WORDS = frozenset(("true", "false", "null"))
+_PLAIN_RESULTS = frozenset((str, int, bool, type(None)))
+
+
 def decode_value(value: Any) -> Any:
     """JSON-decode `value` if it is a string holding JSON, else return it unchanged."""
     if type(value) is not str:
         return value
+    # The same stored string decodes to the same value; immutable results are
+    # remembered (a mutable dict or list is decoded afresh for every caller).
+    known = _decoded.get(value, _UNKNOWN)
+    if known is not _UNKNOWN:
+        return known
+    decoded = _decode(value)
+    if type(decoded) in _PLAIN_RESULTS and len(_decoded) < _DECODED_LIMIT:
+        _decoded[value] = decoded
+    return decoded
+
+
+_UNKNOWN = object()
+_DECODED_LIMIT = 1024
+_decoded: dict[str, Any] = {}
+
+
+def _decode(value: str) -> Any:
+    first = value[:1]
+    if first not in _JSON_START:
+        if first not in _JSON_RARE_START:
+            return value
+        if first in "tfn" and value.strip() not in _JSON_WORDS:
+            return value
     try:
         decoded = orjson.loads(value)
     except orjson.JSONDecodeError:
-        if value[:1] not in _MAYBE_JSON_ORJSON_REJECTS:
+        if first not in _MAYBE_JSON_ORJSON_REJECTS:
             return value
     else:
         kind = type(decoded)
-        if kind is not float and not (
-            (kind is dict or kind is list) and _LONG_DIGIT_RUN.search(value)
-        ):
+        if kind in _PLAIN_RESULTS or (kind is not float and not _LONG_DIGIT_RUN.search(value)):
             return decoded
     import json  # rarely needed; keeps `import prefect_secrets` light
 

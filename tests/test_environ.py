@@ -29,3 +29,23 @@ def test_fast_getenv_follows_every_kind_of_change(monkeypatch: pytest.MonkeyPatc
 def test_fast_getenv_uses_the_fast_path_on_cpython() -> None:
     """Without `os.environ._data` the fallback works, but the speed goal is lost: say so."""
     assert getenv.__name__ == "fast_getenv"
+
+
+def test_snapshot_changes_exactly_when_a_watched_variable_does(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Settings are re-parsed when (and only when) this tuple changes."""
+    from prefect_secrets._environ import snapshot
+
+    keys = ("PREFECT_SECRETS_TEST_SNAP_A", "PREFECT_SECRETS_TEST_SNAP_B")
+    before = snapshot(keys)
+    assert before == (None, None)
+    monkeypatch.setenv("PREFECT_SECRETS_TEST_SNAP_OTHER", "fake-unrelated")
+    assert snapshot(keys) == before
+    monkeypatch.setenv(keys[1], "fake-1")
+    changed = snapshot(keys)
+    assert changed != before
+    monkeypatch.setenv(keys[1], "fake-2")
+    assert snapshot(keys) not in (before, changed)
+    monkeypatch.delenv(keys[1])
+    assert snapshot(keys) == before

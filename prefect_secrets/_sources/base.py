@@ -13,7 +13,7 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
     from typing import Any, ClassVar
 
-__all__ = ["SecretKey", "SecretSource"]
+__all__ = ["SecretKey", "SecretSource", "org_key"]
 
 
 class SecretKey(tuple[str, "str | None", "str | None"]):
@@ -39,6 +39,19 @@ class SecretKey(tuple[str, "str | None", "str | None"]):
 
     def __repr__(self) -> str:
         return f"SecretKey(name={self[0]!r}, project={self[1]!r}, domain={self[2]!r})"
+
+
+_org_keys: dict[str, SecretKey] = {}
+
+
+def org_key(name: str) -> SecretKey:
+    """The org-wide key of `name`, built once per name (every lookup needs one)."""
+    key = _org_keys.get(name)
+    if key is None:
+        key = SecretKey(name)
+        if len(_org_keys) < 4096:
+            _org_keys[name] = key
+    return key
 
 
 class SecretSource(ABC):

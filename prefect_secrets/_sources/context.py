@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from prefect_secrets._config import Config
-from prefect_secrets._context import context, context_value, override_names
+from prefect_secrets._context import _overrides, context, override_names
+from prefect_secrets._sentinel import MISSING
 from prefect_secrets._sources.base import SecretKey, SecretSource
 
 # typing costs ~10 ms to import; annotations need it only when type checking.
@@ -19,7 +20,11 @@ class ContextSource(SecretSource):
     kind = "context"
 
     def lookup(self, key: SecretKey, config: Config) -> Any:
-        return context_value(key.name)
+        # context_value(), inlined: this runs first in every lookup.
+        value = _overrides.get().get(key[0], MISSING)
+        if value is MISSING:
+            return context._secrets._data.get(key[0], MISSING)
+        return value
 
     def place(self, key: SecretKey, config: Config) -> str:
         if key.name in override_names():

@@ -6,7 +6,7 @@ from prefect_secrets._config import Config
 from prefect_secrets._environ import getenv
 from prefect_secrets._names import env_var_name
 from prefect_secrets._sentinel import MISSING
-from prefect_secrets._settings import env_prefix
+from prefect_secrets._settings import DEFAULT_ENV_PREFIX, ENV_PREFIX_ENV_VAR, env_prefix
 from prefect_secrets._sources.base import SecretKey, SecretSource
 
 # typing costs ~10 ms to import; annotations need it only when type checking.
@@ -17,12 +17,24 @@ if TYPE_CHECKING:
 
 __all__ = ["EnvSource"]
 
+_var_names: dict[tuple[str, str], str] = {}
+
 
 class EnvSource(SecretSource):
     kind = "env"
 
     def lookup(self, key: SecretKey, config: Config) -> Any:
-        value = getenv(env_var_name(env_prefix(), key.name))
+        # env_prefix() and env_var_name(), inlined for the common case (no
+        # prefix set): this runs in every lookup that the context misses.
+        prefix = getenv(ENV_PREFIX_ENV_VAR)
+        prefix = DEFAULT_ENV_PREFIX if prefix is None else env_prefix()
+        # One str object per variable name: its hash is computed once.
+        var = _var_names.get((prefix, key[0]))
+        if var is None:
+            var = env_var_name(prefix, key[0])
+            if len(_var_names) < 4096:
+                _var_names[(prefix, key[0])] = var
+        value = getenv(var)
         return MISSING if value is None else value
 
     def place(self, key: SecretKey, config: Config) -> str:

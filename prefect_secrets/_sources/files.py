@@ -24,8 +24,7 @@ class ConfigFileSource(SecretSource):
     kind = "file"
 
     def lookup(self, key: SecretKey, config: Config) -> Any:
-        config.settings  # noqa: B018 - checks the file's permissions before its secrets are used
-        return config.document.secrets.get(key.name, MISSING)
+        return config.checked_document.secrets.get(key.name, MISSING)
 
     def place(self, key: SecretKey, config: Config) -> str:
         return f"file {config_path()} [context.secrets] {key.name}"
