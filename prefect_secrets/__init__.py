@@ -10,6 +10,7 @@ from __future__ import annotations
 from prefect_secrets._context import context, secrets_context
 from prefect_secrets._errors import (
     PrefectSecretsError,
+    SecretInjectionError,
     SecretNotFound,
     SecretSourceError,
     SettingsError,
@@ -21,6 +22,7 @@ __version__ = "0.1.0"
 # Loaded on first use, so that `import prefect_secrets` stays light.
 _LAZY = {
     "Place": "prefect_secrets._explain",
+    "with_secrets": "prefect_secrets._inject",
 }
 
 
@@ -43,6 +45,7 @@ __all__ = [
     "Place",
     "PrefectSecretsError",
     "Secret",
+    "SecretInjectionError",
     "SecretNotFound",
     "SecretSourceError",
     "SettingsError",
@@ -51,4 +54,5 @@ __all__ = [
     "context",
     "get_many",
     "secrets_context",
+    "with_secrets",
 ]

@@ -15,6 +15,11 @@ from prefect_secrets._config_file import (
 )
 from prefect_secrets._settings import Settings, load_settings
 
+# typing costs ~10 ms to import; annotations need it only when type checking.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from prefect_secrets._config_file import Scope
+
 __all__ = ["Config"]
 
 
@@ -46,6 +51,26 @@ class Config:
             settings = self._settings = load_settings(document)
             warn_if_readable_by_others(document, strict=settings.strict_permissions)
         return settings
+
+    def scope_chain(self, project: str | None, domain: str | None) -> list[Scope]:
+        """The scopes a lookup tries, most specific first, ending with org-wide.
+
+        `project`/`domain` are the secret's own; None takes the settings' default.
+        project+domain, then project, then domain, then org-wide: the order
+        Flyte's secret manager uses.
+        """
+        settings = self.settings
+        project = project if project is not None else settings.project
+        domain = domain if domain is not None else settings.domain
+        chain: list[Scope] = []
+        if project and domain:
+            chain.append((project, domain))
+        if project:
+            chain.append((project, None))
+        if domain:
+            chain.append((None, domain))
+        chain.append((None, None))
+        return chain
 
     @property
     def checked_document(self) -> ConfigDocument:

@@ -4,9 +4,13 @@
     [settings]
     server = "auto"
 
-    [context.secrets]
+    [context.secrets]                         # org-wide
     WAREHOUSE_PASSWORD = "fake-password"
     SNOWFLAKE = { user = "etl", password = "fake-password" }
+
+    [project.etl.secrets]                     # project "etl", any domain
+    [domain.prod.secrets]                     # domain "prod", any project
+    [project.etl.domain.prod.secrets]         # project "etl" in domain "prod"
 
 The file is found at `$PREFECT_SECRETS_CONFIG`, else
 `$XDG_CONFIG_HOME/prefect-secrets/config.toml`, else
@@ -27,12 +31,16 @@ from _thread import allocate_lock
 
 from prefect_secrets._environ import getenv, snapshot
 from prefect_secrets._errors import SecretSourceError
-from prefect_secrets._names import validate_name
+from prefect_secrets._names import validate_name, validate_scope
 
 # typing costs ~10 ms to import; annotations need it only when type checking.
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from typing import Any
+
+    #: (project, domain); None for "not scoped by it".
+    Scope = tuple[str | None, str | None]
 
 __all__ = [
     "ConfigDocument",
@@ -57,7 +65,7 @@ class ConfigDocument:
     which is what per-version caches (settings) key on.
     """
 
-    __slots__ = ("data", "exists", "mode", "path", "text")
+    __slots__ = ("data", "exists", "mode", "path", "secrets", "tables", "text")
 
     def __init__(
         self,
@@ -72,6 +80,10 @@ class ConfigDocument:
         self.text = text
         self.data: dict[str, Any] = data if data is not None else {}
         self.mode = mode
+        #: {(project, domain): {name: value}}; (None, None) is `[context.secrets]`.
+        self.tables: dict[Scope, dict[str, Any]] = {}
+        #: `[context.secrets]`: the org-wide secrets (kept apart: every file lookup reads it).
+        self.secrets: dict[str, Any] = {}
 
     def __repr__(self) -> str:
         return f"ConfigDocument(path={self.path!r}, exists={self.exists})"
@@ -81,10 +93,9 @@ class ConfigDocument:
         """The `[settings]` table."""
         return self.data.get("settings", {})  # type: ignore[no-any-return]
 
-    @property
-    def secrets(self) -> dict[str, Any]:
-        """The `[context.secrets]` table."""
-        return self.data.get("context", {}).get("secrets", {})  # type: ignore[no-any-return]
+    def scoped_secrets(self, project: str | None, domain: str | None) -> dict[str, Any]:
+        """The secrets table of one scope (empty when the file has none)."""
+        return self.tables.get((project, domain), _EMPTY)
 
     def line(self, table: str, key: str | None = None) -> int | None:
         """The 1-based line of `key` in `[table]` (or of the table), if it can be found."""
@@ -109,8 +120,11 @@ def line_of(text: str, table: str, key: str | None = None) -> int | None:
     for number, raw_line in enumerate(text.splitlines(), 1):
         stripped = raw_line.strip()
         if stripped.startswith("["):
-            in_table = stripped.replace(" ", "").startswith(header)
-            if in_table and table_line is None:
+            compact = stripped.replace(" ", "")
+            in_table = compact.startswith(header)
+            # A table written only through its subtables ([project.etl.secrets]
+            # for [project.etl]) is "at" its first subtable.
+            if table_line is None and (in_table or compact.startswith(f"[{table}.")):
                 table_line = number
                 if key is None:
                     return number
@@ -126,12 +140,21 @@ def line_of(text: str, table: str, key: str | None = None) -> int | None:
     return table_line
 
 
-class ConfigFile:
-    """A TOML file, parsed once per change (one `stat` per read otherwise)."""
+_EMPTY: dict[str, Any] = {}
 
-    def __init__(self, path: str, *, label: str = "config file") -> None:
+
+class ConfigFile:
+    """A TOML file, parsed once per change (one `stat` per read otherwise).
+
+    `strict`: the whole layout is ours, so unknown tables are refused (a typo
+    like `[contex.secrets]` must not silently hide secrets). Prefect 1's file
+    holds much else and only its `[context.secrets]` is checked.
+    """
+
+    def __init__(self, path: str, *, label: str = "config file", strict: bool = True) -> None:
         self.path = path
         self.label = label
+        self.strict = strict
         self._lock = allocate_lock()
         self._signature: tuple[int, ...] | None = None
         # One object for "missing", so that what is cached per document
@@ -194,12 +217,15 @@ class ConfigFile:
         document = ConfigDocument(
             path=self.path, exists=True, text=text, data=data, mode=stat.S_IMODE(st.st_mode)
         )
-        _check_shape(document, self._error)
+        document.tables = _secret_tables(document, self._error, strict=self.strict)
+        document.secrets = document.tables.get((None, None), {})
         return document
 
     def _error(self, reason: str) -> SecretSourceError:
+        # "config file /p is a directory", but "config file /p, line 3: invalid ...".
+        joined = f" {reason}" if reason.startswith(("is ", "cannot ")) else f", {reason}"
         return SecretSourceError(
-            f"{self.label} {self.path} {reason}", source="file", place=str(self.path)
+            f"{self.label} {self.path}{joined}", source="file", place=str(self.path)
         )
 
 
@@ -210,26 +236,88 @@ def _position(raw: bytes, offset: int) -> tuple[int, int]:
     return line, column
 
 
-def _check_shape(document: ConfigDocument, error: Any) -> None:
-    """Tables must be tables and secret names valid, or the whole file is refused."""
+def _secret_tables(
+    document: ConfigDocument, error: Callable[[str], Exception], *, strict: bool
+) -> dict[Scope, dict[str, Any]]:
+    """Check the layout and collect every secrets table by scope; refuse the file otherwise.
+
+    [settings]                           settings (checked by _settings)
+    [context.secrets]                    org-wide secrets
+    [project.<p>.secrets]                project p
+    [domain.<d>.secrets]                 domain d
+    [project.<p>.domain.<d>.secrets]     project p in domain d
+    """
     data = document.data
-    for table in ("settings", "context"):
-        if table in data and not isinstance(data[table], dict):
-            raise error(
-                f"line {document.line(table) or document.line('', table) or '?'}: "
-                f"'{table}' must be a table, not {_toml_type(data[table])}"
-            )
-    context = data.get("context", {})
-    if "secrets" in context and not isinstance(context["secrets"], dict):
-        raise error(
-            f"line {document.line('context', 'secrets') or '?'}: "
-            f"'context.secrets' must be a table, not {_toml_type(context['secrets'])}"
-        )
-    for name in document.secrets:
+    top_level = {"settings", "context", "project", "domain"}
+    if strict:
+        for key in data:
+            if key not in top_level:
+                raise error(
+                    f"{_at(document.line(key) or document.line('', key))}unknown table "
+                    f"{key!r} (expected: {', '.join(sorted(top_level))})"
+                )
+    tables: dict[Scope, dict[str, Any]] = {}
+
+    def table(value: object, path: str, allowed: set[str] | None) -> dict[str, Any]:
+        if not isinstance(value, dict):
+            head, _, last = path.rpartition(".")
+            line = document.line(head, last) if head else document.line("", last)
+            where = _at(line or document.line(path))
+            raise error(f"{where}'{path}' must be a table, not {_toml_type(value)}")
+        if allowed is not None and strict:
+            for key in value:
+                if key not in allowed:
+                    raise error(
+                        f"{_at(document.line(path, key) or document.line(f'{path}.{key}'))}"
+                        f"unknown key {key!r} in [{path}] (expected: {', '.join(sorted(allowed))})"
+                    )
+        return value
+
+    def secrets_of(parent: dict[str, Any], path: str, scope: Scope) -> None:
+        if "secrets" not in parent:
+            return
+        secrets = table(parent["secrets"], f"{path}.secrets", None)
+        for name in secrets:
+            try:
+                validate_name(name)
+            except ValueError as exc:
+                raise error(f"{_at(document.line(f'{path}.secrets', name))}{exc}") from None
+        tables[scope] = secrets
+
+    def scope_name(value: str, path: str, what: str) -> str:
         try:
-            validate_name(name)
+            return validate_scope(value, what=what)
         except ValueError as exc:
-            raise error(f"line {document.line('context.secrets', name) or '?'}: {exc}") from None
+            raise error(f"{_at(document.line(path))}{exc}") from None
+
+    if "settings" in data:
+        table(data["settings"], "settings", None)
+    if "context" in data:
+        secrets_of(
+            table(data["context"], "context", {"secrets"} if strict else None),
+            "context",
+            (None, None),
+        )
+    if not strict:
+        return tables
+    for project, body in table(data.get("project", {}), "project", None).items():
+        path = f"project.{project}"
+        scope_name(project, path, "project")
+        body = table(body, path, {"secrets", "domain"})
+        secrets_of(body, path, (project, None))
+        for domain, inner in table(body.get("domain", {}), f"{path}.domain", None).items():
+            inner_path = f"{path}.domain.{domain}"
+            scope_name(domain, inner_path, "domain")
+            secrets_of(table(inner, inner_path, {"secrets"}), inner_path, (project, domain))
+    for domain, body in table(data.get("domain", {}), "domain", None).items():
+        path = f"domain.{domain}"
+        scope_name(domain, path, "domain")
+        secrets_of(table(body, path, {"secrets"}), path, (None, domain))
+    return tables
+
+
+def _at(line: int | None) -> str:
+    return f"line {line}: " if line else ""
 
 
 def _toml_type(value: object) -> str:
@@ -298,9 +386,9 @@ _paths: dict[tuple[object, ...], str] = {}
 _files: dict[str, ConfigFile] = {}
 
 
-def config_file(path: str, *, label: str = "config file") -> ConfigFile:
+def config_file(path: str, *, label: str = "config file", strict: bool = True) -> ConfigFile:
     """The one ConfigFile object of `path` in this process (so its cache is shared)."""
     found = _files.get(path)
     if found is None:
-        found = _files.setdefault(path, ConfigFile(path, label=label))
+        found = _files.setdefault(path, ConfigFile(path, label=label, strict=strict))
     return found

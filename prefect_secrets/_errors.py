@@ -1,9 +1,10 @@
 """Exceptions raised by prefect-secrets.
 
     PrefectSecretsError
-    ├── SecretNotFound      (also KeyError and ValueError)
+    ├── SecretNotFound        (also KeyError and ValueError)
     ├── SecretSourceError
-    └── SettingsError       (also ValueError)
+    ├── SettingsError         (also ValueError)
+    └── SecretInjectionError  (also RuntimeError)
 
 No message built here ever contains a secret value: messages are made of
 secret names, places (env var names, file paths, server URLs, block names)
@@ -16,6 +17,7 @@ from collections.abc import Sequence
 
 __all__ = [
     "PrefectSecretsError",
+    "SecretInjectionError",
     "SecretNotFound",
     "SecretSourceError",
     "SettingsError",
@@ -76,3 +78,8 @@ def _rebuild_source_error(
 class SettingsError(PrefectSecretsError, ValueError):
     """A setting has an invalid value. The message names the env var or the
     file, line and key at fault."""
+
+
+class SecretInjectionError(PrefectSecretsError, RuntimeError):
+    """`with_secrets` cannot inject safely: another thread or task of this process
+    holds the same env var with a different value."""

@@ -10,11 +10,10 @@ from dataclasses import dataclass
 
 from prefect_secrets._config import Config
 from prefect_secrets._errors import SecretSourceError, SettingsError
-from prefect_secrets._resolver import SOURCES
+from prefect_secrets._resolver import SOURCES, candidate_keys
 from prefect_secrets._sentinel import MISSING
-from prefect_secrets._sources.base import SecretKey
 
-__all__ = ["Place", "explain"]
+__all__ = ["Place", "explain", "scope_label"]
 
 
 @dataclass(frozen=True)
@@ -22,21 +21,29 @@ class Place:
     """One place a lookup of a secret looks at, and what it found there (never the value)."""
 
     source: str
-    """The source's kind: "context", "env", "file", "prefect1-file", "server"."""
+    """The source's kind: "context", "env", "mounted", "file", "prefect1-file", "server"."""
     location: str
     """Where exactly: env var name, file path and table, server URL and block name."""
     status: str
     """"found" (this one wins), "shadowed" (has it, but a higher place won),
-    "absent", "not asked" (server off), "error", or "not reached" (below an error)."""
+    "absent", "not asked" (source off), "error", or "not reached" (below an error)."""
     detail: str = ""
     """The error message when status is "error"."""
+    scope: str = "org"
+    """"org", or the scope searched: "project=etl", "domain=prod", "project=etl,domain=prod"."""
 
     def __str__(self) -> str:
         detail = f": {self.detail}" if self.detail else ""
         return f"{self.status:<11} {self.source:<13} {self.location}{detail}"
 
 
-def explain(name: str) -> list[Place]:
+def scope_label(project: str | None, domain: str | None) -> str:
+    """ "org", or "project=etl", "domain=prod", "project=etl,domain=prod"."""
+    parts = [f"{k}={v}" for k, v in (("project", project), ("domain", domain)) if v]
+    return ",".join(parts) or "org"
+
+
+def explain(name: str, project: str | None = None, domain: str | None = None) -> list[Place]:
     """Every place a lookup of `name` looks at, in order, and what each holds.
 
     Unlike `resolve`, it goes on past the winner (to show what is shadowed)
@@ -44,29 +51,36 @@ def explain(name: str) -> list[Place]:
     real lookup would not have reached.
     """
     config = Config()
-    key = SecretKey(name)
     places: list[Place] = []
     winner_found = failed = False
     for source in SOURCES:
-        location = "(see the error)"
         try:
-            location = source.place(key, config)
+            keys = candidate_keys(source, name, project, domain, config)
             if source.skip_reason(config) is not None:
-                places.append(Place(source.kind, location, "not asked"))
+                places.append(Place(source.kind, source.place(keys[-1], config), "not asked"))
                 continue
-            value = source.lookup(key, config)
         except (SecretSourceError, SettingsError) as exc:
-            places.append(Place(source.kind, location, "error", str(exc)))
+            places.append(Place(source.kind, "(see the error)", "error", str(exc)))
             failed = True
             continue
-        if value is MISSING:
-            status = "absent"
-        elif winner_found:
-            status = "shadowed"
-        elif failed:
-            status = "not reached"
-        else:
-            status = "found"
-            winner_found = True
-        places.append(Place(source.kind, location, status))
+        for key in keys:
+            scope = scope_label(key.project, key.domain)
+            location = "(see the error)"
+            try:
+                location = source.place(key, config)
+                value = source.lookup(key, config)
+            except (SecretSourceError, SettingsError) as exc:
+                places.append(Place(source.kind, location, "error", str(exc), scope))
+                failed = True
+                break
+            if value is MISSING:
+                status = "absent"
+            elif winner_found:
+                status = "shadowed"
+            elif failed:
+                status = "not reached"
+            else:
+                status = "found"
+                winner_found = True
+            places.append(Place(source.kind, location, status, scope=scope))
     return places

@@ -9,13 +9,34 @@ Env var names keep the name's case (as Prefect 1 did). Prefect allows only
 `[a-z0-9-]` in block names, so the block name is the secret name lowercased
 with `_` turned into `-`: on the server, `API_KEY`, `api_key` and `api-key`
 are one secret.
+
+Scoped secrets (a project, a domain, or both) are blocks named
+
+    scope--<project>--<domain>--<block name>      e.g. scope--etl--prod--warehouse-password
+    scope--<project>----<block name>              project only
+    scope----<domain>--<block name>               domain only
+
+Project and domain names are lowercase letters and digits with single `-`
+inside (as Flyte's), so they never contain `--` and the name parses back
+unambiguously. Org-wide block names starting with `scope--` are reserved for
+scoped secrets; such a secret can live in env vars or files, not on the server.
 """
 
 from __future__ import annotations
 
 import re
 
-__all__ = ["NAME_RULE", "block_name", "env_var_name", "validate_name"]
+__all__ = [
+    "NAME_RULE",
+    "SCOPED_BLOCK_PREFIX",
+    "SCOPE_RULE",
+    "block_name",
+    "env_var_name",
+    "is_reserved_block_name",
+    "parse_block_name",
+    "validate_name",
+    "validate_scope",
+]
 
 NAME_RULE = "1-255 characters of letters, digits, '_' and '-'"
 _NAME_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,255}")
@@ -53,6 +74,37 @@ def env_var_name(prefix: str, name: str) -> str:
     return f"{prefix}__CONTEXT__SECRETS__{name}"
 
 
-def block_name(name: str) -> str:
-    """The Prefect block name of an org-wide secret: lowercased, `_` -> `-`."""
-    return name.lower().replace("_", "-")
+def block_name(name: str, project: str | None = None, domain: str | None = None) -> str:
+    """The Prefect block name of a secret: lowercased, `_` -> `-`, scope in front."""
+    base = name.lower().replace("_", "-")
+    if project is None and domain is None:
+        return base
+    return f"{SCOPED_BLOCK_PREFIX}{project or ''}--{domain or ''}--{base}"
+
+
+def parse_block_name(block: str) -> tuple[str, str | None, str | None]:
+    """(org-wide block name, project, domain) of a block name made by `block_name`."""
+    if not block.startswith(SCOPED_BLOCK_PREFIX):
+        return block, None, None
+    project, _, rest = block[len(SCOPED_BLOCK_PREFIX) :].partition("--")
+    domain, _, base = rest.partition("--")
+    return base, project or None, domain or None
+
+
+def is_reserved_block_name(name: str) -> bool:
+    """Whether an org-wide secret's block name would look like a scoped one."""
+    return block_name(name).startswith(SCOPED_BLOCK_PREFIX)
+
+
+SCOPED_BLOCK_PREFIX = "scope--"
+SCOPE_RULE = "1-63 lowercase letters and digits, with single '-' inside (like 'etl' or 'prod-eu')"
+_SCOPE_PATTERN = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
+
+
+def validate_scope(value: object, *, what: str) -> str:
+    """Return `value` if it is a valid project or domain name, else raise ValueError."""
+    if not isinstance(value, str):
+        raise TypeError(f"{what} must be a str, not {type(value).__name__}")
+    if len(value) > 63 or _SCOPE_PATTERN.fullmatch(value) is None:
+        raise ValueError(f"invalid {what} {_shown(value)}: {what}s are {SCOPE_RULE}")
+    return value

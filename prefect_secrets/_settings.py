@@ -11,6 +11,9 @@
 | cache_ttl         | PREFECT_SECRETS_CACHE_TTL          | 60.0 (seconds; 0: off)   |
 | cache_miss_ttl    | PREFECT_SECRETS_CACHE_MISS_TTL     | 5.0 (seconds; 0: off)    |
 | min_mask_length   | PREFECT_SECRETS_MIN_MASK_LENGTH    | 4                        |
+| project           | PREFECT_SECRETS_PROJECT            | none (org-wide)          |
+| domain            | PREFECT_SECRETS_DOMAIN             | none (org-wide)          |
+| mounted_dirs      | PREFECT_SECRETS_MOUNTED_DIRS       | /run/secrets if it exists|
 
 Two settings are read from the environment only, at every call:
 `PREFECT_SECRETS_CONFIG` (where the file is) and `PREFECT_SECRETS_ENV_PREFIX`
@@ -25,6 +28,7 @@ import os
 from prefect_secrets._config_file import ConfigDocument
 from prefect_secrets._environ import getenv, snapshot
 from prefect_secrets._errors import SettingsError
+from prefect_secrets._names import SCOPE_RULE, validate_scope
 
 # typing costs ~10 ms to import; annotations need it only when type checking.
 TYPE_CHECKING = False
@@ -58,8 +62,11 @@ class Settings:
     __slots__ = (
         "cache_miss_ttl",
         "cache_ttl",
+        "domain",
         "min_mask_length",
+        "mounted_dirs",
         "prefect1_config",
+        "project",
         "retries",
         "server",
         "strict_permissions",
@@ -82,6 +89,12 @@ class Settings:
     """Seconds a "no such block" answer from the server is reused; 0: not cached."""
     min_mask_length: int
     """Values shorter than this are not masked in output (masking "a" would mask every "a")."""
+    project: str | None
+    """The project scope of secrets that do not name one (None: no project)."""
+    domain: str | None
+    """The domain scope of secrets that do not name one (None: no domain)."""
+    mounted_dirs: tuple[str, ...] | None
+    """Directories of one-file-per-secret mounts; None: /run/secrets when it exists."""
 
     def __init__(self, **values: Any) -> None:
         unknown = set(values) - set(_SPECS)
@@ -162,6 +175,35 @@ def _parse_mask_length(value: object) -> int:
     return length
 
 
+def _scope_parser(what: str) -> Callable[[object], str | None]:
+    def parse(value: object) -> str | None:
+        if not isinstance(value, str):
+            raise ValueError(f'expected a {what} name, or "" for none')
+        if not value:
+            return None
+        try:
+            return validate_scope(value, what=what)
+        except ValueError:
+            raise ValueError(f"{what} names are {SCOPE_RULE}") from None
+
+    return parse
+
+
+def _parse_dirs(value: object) -> tuple[str, ...]:
+    # Env vars hold a PATH-like list; the file may hold an array or one string.
+    if isinstance(value, str):
+        items = [item for item in value.split(os.pathsep) if item]
+    elif isinstance(value, list) and all(isinstance(item, str) for item in value):
+        items = [item for item in value if item]
+    else:
+        raise ValueError("expected a list of directories")
+    dirs = tuple(os.path.expanduser(item) for item in items)
+    for directory in dirs:
+        if not os.path.isabs(directory):
+            raise ValueError(f"{directory!r} is not an absolute path")
+    return dirs
+
+
 def _parse_count(value: object) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, str)):
         raise ValueError("expected a whole number, 0 or more")
@@ -196,6 +238,9 @@ _SPECS: dict[str, _Spec] = {
     "cache_ttl": _Spec("PREFECT_SECRETS_CACHE_TTL", _parse_ttl, 60.0),
     "cache_miss_ttl": _Spec("PREFECT_SECRETS_CACHE_MISS_TTL", _parse_ttl, 5.0),
     "min_mask_length": _Spec("PREFECT_SECRETS_MIN_MASK_LENGTH", _parse_mask_length, 4),
+    "project": _Spec("PREFECT_SECRETS_PROJECT", _scope_parser("project"), None),
+    "domain": _Spec("PREFECT_SECRETS_DOMAIN", _scope_parser("domain"), None),
+    "mounted_dirs": _Spec("PREFECT_SECRETS_MOUNTED_DIRS", _parse_dirs, None),
 }
 
 # Prefect 1's switch, kept as an alias: true = never ask the server.

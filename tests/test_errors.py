@@ -44,6 +44,7 @@ def test_not_found_names_every_place_in_order(home: Path) -> None:
     expected_in_order = [
         "context",
         "env var PREFECT__CONTEXT__SECRETS__WAREHOUSE_PASSWORD",
+        "mounted file",
         f"file {home}/.config/prefect-secrets/config.toml [context.secrets] WAREHOUSE_PASSWORD",
         f"Prefect 1 file {home}/.prefect/config.toml",
         "Prefect server: not asked",
@@ -51,7 +52,7 @@ def test_not_found_names_every_place_in_order(home: Path) -> None:
     positions = [message.index(part) for part in expected_in_order]
     assert positions == sorted(positions)
     assert error.name == "WAREHOUSE_PASSWORD"
-    assert len(error.places) == 5
+    assert len(error.places) == 6
     assert "\n" not in message
 
 

@@ -11,7 +11,7 @@ import pytest
 from prefect_secrets import Secret, context, secrets_context
 
 # Highest precedence first.
-SOURCES = ["override", "context", "env", "file", "prefect1-file", "server"]
+SOURCES = ["override", "context", "env", "mounted", "file", "prefect1-file", "server"]
 
 
 @pytest.mark.parametrize(("higher", "lower"), list(combinations(SOURCES, 2)), ids="-over-".join)
@@ -36,6 +36,11 @@ def test_higher_source_wins(
             context.secrets[name] = value
         elif source == "env":
             monkeypatch.setenv(f"PREFECT__CONTEXT__SECRETS__{name}", value)
+        elif source == "mounted":
+            mounted = home / "mounted"
+            mounted.mkdir(exist_ok=True)
+            (mounted / name).write_text(value + "\n")
+            monkeypatch.setenv("PREFECT_SECRETS_MOUNTED_DIRS", str(mounted))
         elif source == "file":
             write_config(f'[context.secrets]\n{name} = "{value}"\n')
         elif source == "prefect1-file":

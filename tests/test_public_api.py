@@ -11,6 +11,7 @@ PUBLIC = {
     "Place",
     "PrefectSecretsError",
     "Secret",
+    "SecretInjectionError",
     "SecretNotFound",
     "SecretSourceError",
     "SettingsError",
@@ -19,6 +20,7 @@ PUBLIC = {
     "context",
     "get_many",
     "secrets_context",
+    "with_secrets",
 }
 
 

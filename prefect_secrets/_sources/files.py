@@ -15,19 +15,34 @@ if TYPE_CHECKING:
     from typing import Any
 
 
-__all__ = ["ConfigFileSource", "Prefect1FileSource"]
+__all__ = ["ConfigFileSource", "Prefect1FileSource", "table_of"]
 
 
 class ConfigFileSource(SecretSource):
-    """`[context.secrets]` of the config file (see `_config_file` for where it is)."""
+    """The config file's secrets tables (see `_config_file` for where it is and its layout)."""
 
     kind = "file"
+    scoped = True
 
     def lookup(self, key: SecretKey, config: Config) -> Any:
-        return config.checked_document.secrets.get(key.name, MISSING)
+        document = config.checked_document
+        if key[1] is None and key[2] is None:
+            return document.secrets.get(key[0], MISSING)
+        return document.scoped_secrets(key[1], key[2]).get(key[0], MISSING)
 
     def place(self, key: SecretKey, config: Config) -> str:
-        return f"file {config_path()} [context.secrets] {key.name}"
+        return f"file {config_path()} [{table_of(key.project, key.domain)}] {key.name}"
+
+
+def table_of(project: str | None, domain: str | None) -> str:
+    """The TOML table that holds the secrets of one scope."""
+    if project and domain:
+        return f"project.{project}.domain.{domain}.secrets"
+    if project:
+        return f"project.{project}.secrets"
+    if domain:
+        return f"domain.{domain}.secrets"
+    return "context.secrets"
 
 
 class Prefect1FileSource(SecretSource):
@@ -44,7 +59,9 @@ class Prefect1FileSource(SecretSource):
         path = config.settings.prefect1_config
         if path is None:
             return MISSING
-        document = config_file(os.path.expanduser(path), label="Prefect 1 config file").read()
+        document = config_file(
+            os.path.expanduser(path), label="Prefect 1 config file", strict=False
+        ).read()
         warn_if_readable_by_others(document, strict=config.settings.strict_permissions)
         return document.secrets.get(key.name, MISSING)
 

@@ -21,7 +21,7 @@ import sys
 from prefect_secrets._cache import NOT_CACHED, AnswerCache
 from prefect_secrets._config import Config
 from prefect_secrets._environ import getenv
-from prefect_secrets._names import block_name
+from prefect_secrets._names import SCOPED_BLOCK_PREFIX, block_name, is_reserved_block_name
 from prefect_secrets._sentinel import MISSING
 from prefect_secrets._settings import Settings
 from prefect_secrets._sources.base import SecretKey, SecretSource
@@ -47,6 +47,7 @@ class ServerSource(SecretSource):
     """
 
     kind = "server"
+    scoped = True
 
     def __init__(self) -> None:
         self.cache = AnswerCache()
@@ -67,8 +68,11 @@ class ServerSource(SecretSource):
             return MISSING
         from prefect_secrets._server_client import current_endpoint
 
+        block = _block_of(key)
+        if block is None:
+            return MISSING
         endpoint = current_endpoint()
-        cache_key = (endpoint, block_name(key.name))
+        cache_key = (endpoint, block)
         answer = self.cache.get(cache_key, settings.cache_ttl, settings.cache_miss_ttl)
         if answer is not NOT_CACHED:
             return answer
@@ -87,7 +91,10 @@ class ServerSource(SecretSource):
             import asyncio
 
             endpoint = await asyncio.to_thread(current_endpoint)
-        cache_key = (endpoint, block_name(key.name))
+        block = _block_of(key)
+        if block is None:
+            return MISSING
+        cache_key = (endpoint, block)
         answer = self.cache.get(cache_key, settings.cache_ttl, settings.cache_miss_ttl)
         if answer is not NOT_CACHED:
             return answer
@@ -115,7 +122,9 @@ class ServerSource(SecretSource):
         found: dict[SecretKey, Any] = {}
         to_fetch: dict[SecretKey, str] = {}
         for key in keys:
-            block = block_name(key.name)
+            block = _block_of(key)
+            if block is None:
+                continue
             answer = self.cache.get((endpoint, block), settings.cache_ttl, settings.cache_miss_ttl)
             if answer is NOT_CACHED:
                 to_fetch[key] = block
@@ -154,11 +163,22 @@ class ServerSource(SecretSource):
         reason = server_skip_reason(config.settings)
         if reason is not None:
             return f"Prefect server: not asked ({reason})"
+        block = _block_of(key)
+        if block is None:
+            return (
+                f"Prefect server: not asked for {key.name!r} (org-wide block names starting "
+                f"with {SCOPED_BLOCK_PREFIX!r} are reserved for scoped secrets)"
+            )
         from prefect_secrets._server_client import BLOCK_TYPE_SLUG, current_endpoint
 
-        return (
-            f"Prefect server {current_endpoint()} block '{BLOCK_TYPE_SLUG}/{block_name(key.name)}'"
-        )
+        return f"Prefect server {current_endpoint()} block '{BLOCK_TYPE_SLUG}/{block}'"
+
+
+def _block_of(key: SecretKey) -> str | None:
+    """The block name of `key`; None for an org-wide name in the reserved scoped form."""
+    if key[1] is None and key[2] is None and is_reserved_block_name(key[0]):
+        return None
+    return block_name(key[0], key[1], key[2])
 
 
 def server_skip_reason(settings: Settings) -> str | None:
