@@ -14,7 +14,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -184,3 +184,195 @@ def counting_proxy(upstream_origin: str) -> Iterator[CountingProxy]:
     finally:
         proxy.shutdown()
         proxy.server_close()
+
+
+class FaultyServer:
+    """A tiny HTTP server on 127.0.0.1 that misbehaves on purpose.
+
+    behaviour: "500", "401", "403", "429", "hang" (reads the request, never
+    answers), "close-mid-response" (sends half a response, then closes),
+    "reset" (closes with a TCP RST), "not-json" (200 with an HTML page).
+    Counts the requests it received.
+    """
+
+    def __init__(self, behaviour: str) -> None:
+        self.behaviour = behaviour
+        self.requests = 0
+        self._lock = threading.Lock()
+        self._listener = socket.socket()
+        self._listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self._listener.bind(("127.0.0.1", 0))
+        self._listener.listen(64)
+        self._stopping = threading.Event()
+        self._connections: list[socket.socket] = []
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+        self._thread.start()
+
+    @property
+    def api_url(self) -> str:
+        return f"http://127.0.0.1:{self._listener.getsockname()[1]}/api"
+
+    def _serve(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                connection, _ = self._listener.accept()
+            except OSError:
+                return
+            self._connections.append(connection)
+            threading.Thread(target=self._handle, args=(connection,), daemon=True).start()
+
+    def _handle(self, connection: socket.socket) -> None:
+        try:
+            request = b""
+            while b"\r\n\r\n" not in request:
+                chunk = connection.recv(65536)
+                if not chunk:
+                    return
+                request += chunk
+            with self._lock:
+                self.requests += 1
+            self._respond(connection)
+        except OSError:
+            pass
+
+    def _respond(self, connection: socket.socket) -> None:
+        behaviour = self.behaviour
+        if behaviour == "hang":
+            self._stopping.wait(120)
+            return
+        if behaviour == "reset":
+            import struct
+
+            connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            connection.close()
+            return
+        if behaviour == "close-mid-response":
+            connection.sendall(
+                b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                b'Content-Length: 500\r\n\r\n{"data": {"val'
+            )
+            connection.close()
+            return
+        status, body, extra = {
+            "500": (b"500 Internal Server Error", b'{"detail": "boom"}', b""),
+            "401": (b"401 Unauthorized", b'{"detail": "Unauthorized"}', b""),
+            "403": (b"403 Forbidden", b'{"detail": "Forbidden"}', b""),
+            "429": (b"429 Too Many Requests", b'{"detail": "slow down"}', b"Retry-After: 0\r\n"),
+            "not-json": (b"200 OK", b"<html>a login page</html>", b""),
+        }[behaviour]
+        connection.sendall(
+            b"HTTP/1.1 "
+            + status
+            + b"\r\nContent-Type: application/json\r\n"
+            + extra
+            + b"Content-Length: "
+            + str(len(body)).encode()
+            + b"\r\nConnection: close\r\n\r\n"
+            + body
+        )
+        connection.close()
+
+    def close(self) -> None:
+        self._stopping.set()
+        with suppress(OSError):
+            self._listener.shutdown(socket.SHUT_RDWR)
+        self._listener.close()
+        for connection in self._connections:
+            with suppress(OSError):
+                connection.close()
+
+
+class TcpProxy:
+    """A TCP proxy to `upstream` (host, port) that can delay, drop or reset connections.
+
+    mode: "pass", "delay" (wait `delay` seconds before forwarding each
+    connection), "drop" (accept and close at once), "reset" (accept and send
+    a TCP RST). `down()` stops listening (connection refused); `up()` listens
+    again on the same port.
+    """
+
+    def __init__(self, upstream: tuple[str, int], mode: str = "pass", delay: float = 0.0) -> None:
+        self.upstream = upstream
+        self.mode = mode
+        self.delay = delay
+        self.connections = 0
+        self.port = free_port()
+        self._listener: socket.socket | None = None
+        self._open: set[socket.socket] = set()
+        self.up()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def up(self) -> None:
+        listener = socket.socket()
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind(("127.0.0.1", self.port))
+        listener.listen(64)
+        self._listener = listener
+        threading.Thread(target=self._serve, args=(listener,), daemon=True).start()
+
+    def down(self) -> None:
+        """Stop listening and cut every open connection, as a dead server would."""
+        if self._listener is not None:
+            # shutdown() wakes the thread blocked in accept(); close() alone
+            # would leave the kernel socket listening until it returns.
+            with suppress(OSError):
+                self._listener.shutdown(socket.SHUT_RDWR)
+            self._listener.close()
+            self._listener = None
+        for sock in list(self._open):
+            with suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+            with suppress(OSError):
+                sock.close()
+        self._open.clear()
+
+    def _serve(self, listener: socket.socket) -> None:
+        while True:
+            try:
+                client, _ = listener.accept()
+            except OSError:
+                return
+            self.connections += 1
+            threading.Thread(target=self._handle, args=(client,), daemon=True).start()
+
+    def _handle(self, client: socket.socket) -> None:
+        import struct
+
+        if self.mode == "drop":
+            client.close()
+            return
+        if self.mode == "reset":
+            client.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            client.close()
+            return
+        if self.mode == "delay":
+            time.sleep(self.delay)
+        try:
+            upstream = socket.create_connection(self.upstream, timeout=30)
+        except OSError:
+            client.close()
+            return
+        upstream.settimeout(None)
+        self._open.update((client, upstream))
+
+        def pump(source: socket.socket, target: socket.socket) -> None:
+            try:
+                while chunk := source.recv(65536):
+                    target.sendall(chunk)
+            except OSError:
+                pass
+            finally:
+                for sock in (source, target):
+                    with suppress(OSError):
+                        sock.shutdown(socket.SHUT_RDWR)
+
+        threading.Thread(target=pump, args=(client, upstream), daemon=True).start()
+        pump(upstream, client)
+        client.close()
+        upstream.close()
+
+    def close(self) -> None:
+        self.down()
