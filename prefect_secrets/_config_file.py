@@ -131,13 +131,32 @@ def line_of(text: str, table: str, key: str | None = None) -> int | None:
             continue
         if key is None:
             continue
-        head = stripped.split("=", 1)[0].strip().strip("\"'")
+        head = _key_of(stripped)
         if (in_table and head == key) or head.replace(" ", "") in (
             f"{table}.{key}",
             f'{table}."{key}"',
         ):
             return number
     return table_line
+
+
+def _key_of(line: str) -> str:
+    """The key a `key = value` line assigns, quotes removed ("a=b" = 1 -> a=b)."""
+    if line[:1] in ("'", '"'):
+        quote = line[0]
+        end = line.find(quote, 1)
+        while quote == '"' and end > 0 and line[end - 1] == "\\":
+            end = line.find(quote, end + 1)
+        if end > 0 and quote == "'":
+            return line[1:end]
+        if end > 0:
+            import orjson  # TOML's basic-string escapes are JSON's (\n, \", \u00e9)
+
+            try:
+                return str(orjson.loads(line[: end + 1]))
+            except orjson.JSONDecodeError:
+                return line[1:end]
+    return line.split("=", 1)[0].strip()
 
 
 _EMPTY: dict[str, Any] = {}
