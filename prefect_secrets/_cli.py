@@ -38,7 +38,13 @@ from prefect_secrets._errors import (
     SecretSourceError,
     SettingsError,
 )
-from prefect_secrets._names import block_name, env_var_name, validate_name
+from prefect_secrets._names import (
+    block_name,
+    env_var_name,
+    parse_block_name,
+    validate_name,
+    validate_scope,
+)
 from prefect_secrets._sentinel import MISSING
 from prefect_secrets._sources.base import SecretKey
 
@@ -292,11 +298,51 @@ def _usage_error(error: Exception) -> Group:
 
 
 def _key(name: str) -> SecretKey:
-    """The secret's key; the scope (project/domain) slots in here later."""
+    """The secret's org-wide key, its name checked."""
     try:
         return SecretKey(validate_name(name))
     except ValueError as exc:
         raise CliError(str(exc), EXIT_USAGE) from None
+
+
+def _scope(
+    project: str | None, domain: str | None, org: bool, *, defaults: bool
+) -> tuple[str | None, str | None]:
+    """The scope a command acts on: --project/--domain, else (with `defaults`) the
+    project/domain settings; --org: org-wide whatever the settings say."""
+    if org:
+        if project or domain:
+            raise CliError("--org cannot be combined with --project or --domain", EXIT_USAGE)
+        return None, None
+    try:
+        if project is not None:
+            validate_scope(project, what="project")
+        if domain is not None:
+            validate_scope(domain, what="domain")
+    except ValueError as exc:
+        raise CliError(str(exc), EXIT_USAGE) from None
+    if defaults:
+        settings = _settings()
+        project = project if project is not None else settings.project
+        domain = domain if domain is not None else settings.domain
+    return project, domain
+
+
+def _lookup_scope(
+    project: str | None, domain: str | None, org: bool
+) -> tuple[str | None, str | None]:
+    """The scope to pass to lookups: None takes the settings' default, "" means none."""
+    if org:
+        _scope(project, domain, org, defaults=False)  # refuses --org with --project/--domain
+        return "", ""
+    return _scope(project, domain, org, defaults=False)
+
+
+def _in_scope(project: str | None, domain: str | None) -> str:
+    from prefect_secrets._explain import scope_label
+
+    label = scope_label(project, domain)
+    return "" if label == "org" else f" ({label})"
 
 
 def _type_name(value: Any) -> str:
@@ -357,8 +403,21 @@ def _places_having(key: SecretKey, *, kinds: Sequence[str]) -> list[str]:
     return found
 
 
-def _server_place(name: str, api_url: str) -> str:
-    return f"Secret block '{block_name(name)}' on the Prefect server {api_url}"
+def _server_place(
+    name: str, api_url: str, project: str | None = None, domain: str | None = None
+) -> str:
+    return f"Secret block '{block_name(name, project, domain)}' on the Prefect server {api_url}"
+
+
+def _check_storable(name: str, project: str | None, domain: str | None) -> None:
+    from prefect_secrets._names import SCOPED_BLOCK_PREFIX, is_reserved_block_name
+
+    if project is None and domain is None and is_reserved_block_name(name):
+        raise CliError(
+            f"secret {name!r} cannot be stored on the server: org-wide block names "
+            f"starting with {SCOPED_BLOCK_PREFIX!r} are reserved for scoped secrets",
+            EXIT_USAGE,
+        )
 
 
 # ---------------------------------------------------------------------------
@@ -368,6 +427,24 @@ NameArgument = Annotated[
     str, Parameter(help="The secret's name: 1-255 letters, digits, '_' and '-'.")
 ]
 JsonOutput = Annotated[bool, Parameter(name="--json", help="Print JSON, for scripts.")]
+ProjectOption = Annotated[
+    str | None,
+    Parameter(
+        name="--project",
+        help="The project scope (default: the project setting, PREFECT_SECRETS_PROJECT).",
+    ),
+]
+DomainOption = Annotated[
+    str | None,
+    Parameter(
+        name="--domain",
+        help="The domain scope (default: the domain setting, PREFECT_SECRETS_DOMAIN).",
+    ),
+]
+OrgOption = Annotated[
+    bool,
+    Parameter(name="--org", help="Org-wide, whatever the project/domain settings say."),
+]
 
 
 @app.command(name="set")
@@ -394,34 +471,42 @@ def set_secret(
             "(an inline table in the file).",
         ),
     ] = False,
+    project: ProjectOption = None,
+    domain: DomainOption = None,
+    org: OrgOption = False,
 ) -> int:
     """Store a secret in the local file (default) or as a Prefect Secret block (--server).
 
     Without --value, the value is read from a hidden prompt on a terminal, or from
     stdin otherwise (one trailing newline removed), so that it stays out of shell
     history. An existing secret of that name is replaced. The value is never printed.
+    With --project/--domain (or those settings) it is stored for that scope only.
     """
     key = _key(name)
+    project, domain = _scope(project, domain, org, defaults=True)
     if server:
         from prefect_secrets._server_store import require_api_url, save_secret_block
 
+        _check_storable(key.name, project, domain)
         # Before the prompt: no one should type a secret only to hear there is no server.
         api_url = require_api_url()
     text = _read_value(key.name, value)
     stored: Any = _parse_json(text) if json_value else text
     if server:
-        outcome = save_secret_block(key.name, stored)
-        where = _server_place(key.name, api_url)
+        outcome = save_secret_block(key.name, stored, project=project, domain=domain)
+        where = _server_place(key.name, api_url, project, domain)
         higher = _kinds_above("server")
     else:
         from prefect_secrets._file_store import UnstorableValueError, write_secrets
+        from prefect_secrets._sources.files import table_of
 
+        table = table_of(project, domain)
         try:
-            result = write_secrets(config_path(), {key.name: stored})
+            result = write_secrets(config_path(), {key.name: stored}, table=table.split("."))
         except UnstorableValueError as exc:
             raise CliError(str(exc), EXIT_USAGE) from None
         outcome = result.outcomes[key.name]
-        where = f"[context.secrets] of {result.path}"
+        where = f"[{table}] of {result.path}"
         higher = _kinds_above("file")
     verb = "Replaced" if outcome == "replaced" else "Saved"
     _out().success(f"{verb} secret {key.name!r}: {where}.")
@@ -513,16 +598,20 @@ def get_secret(
         bool, Parameter(help="Print the value itself (strings as stored, the rest as JSON).")
     ] = False,
     json_output: JsonOutput = False,
+    project: ProjectOption = None,
+    domain: DomainOption = None,
+    org: OrgOption = False,
 ) -> int:
     """Show whether a secret is set, where it comes from and its type; --reveal prints it.
 
-    Looks where flows look, in the same order (see `which`).
+    Looks where flows look, in the same order and scopes (see `which`).
     """
+    from prefect_secrets._explain import scope_label
     from prefect_secrets._resolver import resolve
     from prefect_secrets._values import decode_value
 
     key = _key(name)
-    stored, source, found_key = resolve(key.name)
+    stored, source, found_key = resolve(key.name, *_lookup_scope(project, domain, org))
     place = source.place(found_key, Config())
     decoded = decode_value(stored)
     if json_output:
@@ -531,6 +620,8 @@ def get_secret(
             "found": True,
             "source": source.kind,
             "location": place,
+            # Unscoped sources (env, mounted files) answer for every scope.
+            "scope": scope_label(found_key.project, found_key.domain) if source.scoped else "any",
             "type": _type_name(decoded),
         }
         if reveal:
@@ -550,7 +641,18 @@ class _Row:
     name: str
     source: str
     location: str
+    # The scope a secret is stored for; None/None for org-wide. Unscoped sources
+    # (env, mounted, Prefect 1's file) answer every scope: `anywhere`.
+    project: str | None = None
+    domain: str | None = None
+    anywhere: bool = False
     shadowed: bool = False
+
+    @property
+    def scope(self) -> str:
+        from prefect_secrets._explain import scope_label
+
+        return "any" if self.anywhere else scope_label(self.project, self.domain)
 
 
 @dataclass
@@ -561,19 +663,34 @@ class _Inventory:
 
 
 @app.command(name="ls")
-def list_secrets(*, json_output: JsonOutput = False) -> int:
-    """List secret names and where each is set (env vars, files, server); never values.
+def list_secrets(
+    *,
+    json_output: JsonOutput = False,
+    project: Annotated[
+        str | None,
+        Parameter(name="--project", help="Only what a lookup in this project can see."),
+    ] = None,
+    domain: Annotated[
+        str | None,
+        Parameter(name="--domain", help="Only what a lookup in this domain can see."),
+    ] = None,
+) -> int:
+    """List secret names, their scope and where each is set (env vars, mounted files,
+    files, server); never values.
 
     A name set in several places is listed once per place; the ones a lookup would
-    not use are marked shadowed.
+    not use are marked shadowed. With --project/--domain, only what a lookup in that
+    scope can see (its scopes, most specific first, then org-wide and unscoped sources).
     """
-    inventory = _inventory()
+    scope = _scope(project, domain, False, defaults=False)
+    inventory = _inventory(scope if (project or domain) else None)
     if json_output:
         _print_json(
             [
                 {
                     "name": row.name,
                     "source": row.source,
+                    "scope": row.scope,
                     "location": row.location,
                     "shadowed": row.shadowed,
                 }
@@ -583,14 +700,17 @@ def list_secrets(*, json_output: JsonOutput = False) -> int:
     elif inventory.rows:
         from rich.table import Table
 
-        table = Table(title="Secrets", show_header=True)
+        title = "Secrets" + (_in_scope(*scope) if (project or domain) else "")
+        table = Table(title=title, show_header=True)
         table.add_column("Name", style="blue", no_wrap=True)
+        table.add_column("Scope", no_wrap=True)
         table.add_column("Source", no_wrap=True)
         table.add_column("Location")
         table.add_column("Status", no_wrap=True)
         for row in inventory.rows:
             status = _out().text("shadowed", "yellow") if row.shadowed else _out().text("in force")
-            table.add_row(*map(_out().text, (row.name, row.source, row.location)), status)
+            cells = (row.name, row.scope, row.source, row.location)
+            table.add_row(*map(_out().text, cells), status)
         _out().table(table)
     else:
         _out().info("No secrets found.")
@@ -603,8 +723,11 @@ def list_secrets(*, json_output: JsonOutput = False) -> int:
     return EXIT_SOURCE_FAILED if inventory.errors else EXIT_OK
 
 
-def _inventory() -> _Inventory:
-    """Every secret name each source has, in precedence order, with shadowing marked."""
+def _inventory(scope: tuple[str | None, str | None] | None) -> _Inventory:
+    """Every secret name each source has, in precedence order, with shadowing marked.
+
+    `scope`: keep only what a lookup in that scope sees; None: every scope.
+    """
     from prefect_secrets._settings import env_prefix
 
     inventory = _Inventory()
@@ -617,15 +740,21 @@ def _inventory() -> _Inventory:
     else:
         for variable in sorted(os.environ):
             if variable.startswith(prefix) and _is_valid_name(variable[len(prefix) :]):
-                inventory.rows.append(_Row(variable[len(prefix) :], "env", f"env var {variable}"))
+                inventory.rows.append(
+                    _Row(variable[len(prefix) :], "env", f"env var {variable}", anywhere=True)
+                )
 
     path = config_path()
     settings = None
     try:
-        document = config.document
-        for name in document.secrets:
-            inventory.rows.append(_Row(name, "file", f"file {path} [context.secrets]"))
         settings = config.settings
+        _list_mounted(config, inventory)
+        from prefect_secrets._sources.files import table_of
+
+        for (project, domain), secrets in config.document.tables.items():
+            location = f"file {path} [{table_of(project, domain)}]"
+            for name in secrets:
+                inventory.rows.append(_Row(name, "file", location, project, domain))
     except (SecretSourceError, SettingsError) as exc:
         inventory.errors.append(exc)
 
@@ -633,8 +762,36 @@ def _inventory() -> _Inventory:
         _list_prefect1(settings, inventory)
         _list_server(settings, inventory)
 
-    _mark_shadowed(inventory.rows)
+    if scope is not None:
+        chain = Config().scope_chain(scope[0] or "", scope[1] or "")
+        inventory.rows = [
+            row for row in inventory.rows if row.anywhere or (row.project, row.domain) in chain
+        ]
+    _mark_shadowed(inventory.rows, scope)
     return inventory
+
+
+def _list_mounted(config: Config, inventory: _Inventory) -> None:
+    from prefect_secrets._resolver import SOURCES
+    from prefect_secrets._sources.mounted import MountedSource
+
+    mounted = next(source for source in SOURCES if isinstance(source, MountedSource))
+    for directory in mounted.directories(config):
+        try:
+            entries = sorted(os.listdir(directory))
+        except OSError as exc:
+            inventory.errors.append(
+                SecretSourceError(
+                    f"mounted directory {directory} cannot be listed: {exc.strerror}",
+                    source="mounted",
+                    place=directory,
+                )
+            )
+            continue
+        for entry in entries:
+            if _is_valid_name(entry) and os.path.isfile(os.path.join(directory, entry)):
+                location = f"mounted file {os.path.join(directory, entry)}"
+                inventory.rows.append(_Row(entry, "mounted", location, anywhere=True))
 
 
 def _list_prefect1(settings: Settings, inventory: _Inventory) -> None:
@@ -644,14 +801,14 @@ def _list_prefect1(settings: Settings, inventory: _Inventory) -> None:
         return
     path = os.path.expanduser(settings.prefect1_config)
     try:
-        document = config_file(path, label="Prefect 1 config file").read()
+        document = config_file(path, label="Prefect 1 config file", strict=False).read()
         warn_if_readable_by_others(document, strict=settings.strict_permissions)
     except SecretSourceError as exc:
         inventory.errors.append(exc)
         return
     for name in document.secrets:
         inventory.rows.append(
-            _Row(name, "prefect1-file", f"Prefect 1 file {path} [context.secrets]")
+            _Row(name, "prefect1-file", f"Prefect 1 file {path} [context.secrets]", anywhere=True)
         )
 
 
@@ -677,22 +834,41 @@ def _list_server(settings: Settings, inventory: _Inventory) -> None:
         inventory.errors.append(exc)
         return
     for block in blocks:
-        inventory.rows.append(_Row(block, "server", f"Prefect server {api_url} Secret block"))
+        base, project, domain = parse_block_name(block)
+        location = f"Prefect server {api_url} Secret block '{block}'"
+        inventory.rows.append(_Row(base, "server", location, project, domain))
 
 
-def _mark_shadowed(rows: list[_Row]) -> None:
-    """A row is shadowed when a higher source has the same secret (server: same block)."""
+def _mark_shadowed(rows: list[_Row], scope: tuple[str | None, str | None] | None) -> None:
+    """Mark the rows a lookup would not reach because it finds the secret before them.
+
+    Sources count in precedence order; unscoped sources (env, mounted files,
+    Prefect 1's file) answer every scope, so they shadow everything after them.
+    Listing everything, different scopes are different secrets; listing one
+    scope (`scope`), its scopes are searched most specific first, as a lookup
+    does. Server rows are block names: `API_KEY` in a file shadows block `api-key`.
+    """
     precedence = _source_kinds()
-    rows.sort(key=lambda row: (row.name.lower(), precedence.index(row.source)))
-    seen_names: set[str] = set()
-    seen_blocks: set[str] = set()
-    for row in sorted(rows, key=lambda row: precedence.index(row.source)):
+    chain = Config().scope_chain(scope[0] or "", scope[1] or "") if scope is not None else []
+
+    def rank(row: _Row) -> tuple[int, int]:
+        depth = 0 if row.anywhere or not chain else chain.index((row.project, row.domain))
+        return precedence.index(row.source), depth
+
+    rows.sort(key=lambda row: (row.name.lower(), rank(row)))
+    seen_names: set[tuple[str, object]] = set()  # (exact name, scope key) of local rows
+    seen_blocks: set[tuple[str, object]] = set()  # (block name, scope key)
+    for row in sorted(rows, key=rank):
+        if row.anywhere:
+            scope_key: object = "*"
+        else:
+            scope_key = "lookup" if chain else (row.project, row.domain)
         if row.source == "server":
-            row.shadowed = row.name in seen_blocks
-            continue
-        row.shadowed = row.name in seen_names
-        seen_names.add(row.name)
-        seen_blocks.add(block_name(row.name))
+            row.shadowed = any((row.name, key) in seen_blocks for key in (scope_key, "*"))
+        else:
+            row.shadowed = any((row.name, key) in seen_names for key in (scope_key, "*"))
+            seen_names.add((row.name, scope_key))
+        seen_blocks.add((block_name(row.name), scope_key))
 
 
 def _is_valid_name(name: str) -> bool:
@@ -714,24 +890,32 @@ def delete_secret(
     yes: Annotated[
         bool, Parameter(name=["--yes", "-y"], help="Do not ask for confirmation on a terminal.")
     ] = False,
+    project: ProjectOption = None,
+    domain: DomainOption = None,
+    org: OrgOption = False,
 ) -> int:
-    """Delete a secret from the local file (default) or its Prefect Secret block (--server)."""
+    """Delete a secret from the local file (default) or its Prefect Secret block (--server),
+    in the scope given (--project/--domain, else those settings; --org: org-wide)."""
     key = _key(name)
+    project, domain = _scope(project, domain, org, defaults=True)
     if server:
         from prefect_secrets._server_store import delete_secret_block, require_api_url
 
-        where = _server_place(key.name, require_api_url())
+        _check_storable(key.name, project, domain)
+        where = _server_place(key.name, require_api_url(), project, domain)
         _confirm(f"Delete secret {key.name!r} from {where}?", yes)
-        deleted = delete_secret_block(key.name)
+        deleted = delete_secret_block(key.name, project=project, domain=domain)
         others = [kind for kind in _source_kinds() if kind != "server"]
     else:
         from prefect_secrets._file_store import delete_secret as delete_from_file
         from prefect_secrets._file_store import resolved_path
+        from prefect_secrets._sources.files import table_of
 
         path = resolved_path(config_path())
-        where = f"[context.secrets] of {path}"
+        table = table_of(project, domain)
+        where = f"[{table}] of {path}"
         _confirm(f"Delete secret {key.name!r} from {where}?", yes)
-        deleted = delete_from_file(path, key.name)
+        deleted = delete_from_file(path, key.name, table=table.split("."))
         others = [kind for kind in _source_kinds() if kind != "file"]
     if not deleted:
         raise CliError(f"secret {key.name!r} is not in {where}; nothing deleted", EXIT_NOT_FOUND)
@@ -752,22 +936,33 @@ def _confirm(question: str, yes: bool) -> None:
 
 
 @app.command(name="which")
-def which_secret(name: NameArgument, /, *, json_output: JsonOutput = False) -> int:
+def which_secret(
+    name: NameArgument,
+    /,
+    *,
+    json_output: JsonOutput = False,
+    project: ProjectOption = None,
+    domain: DomainOption = None,
+    org: OrgOption = False,
+) -> int:
     """Show every place a lookup of NAME looks, in order, and which one wins; never a value.
 
     Statuses: found (this one wins), shadowed (has it, but a higher place won), absent,
-    not asked (server off), error, not reached (below an error, a lookup stops there).
+    not asked (source off), error, not reached (below an error, a lookup stops there).
+    Scoped sources (the file, the server) are searched project+domain, project,
+    domain, then org-wide.
     """
     from prefect_secrets._explain import explain
 
     key = _key(name)
-    places = explain(key.name)
+    places = explain(key.name, *_lookup_scope(project, domain, org))
     if json_output:
         _print_json(
             [
                 {
                     "order": number,
                     "source": place.source,
+                    "scope": place.scope,
                     "location": place.location,
                     "status": place.status,
                     "detail": place.detail,
@@ -783,6 +978,7 @@ def which_secret(name: NameArgument, /, *, json_output: JsonOutput = False) -> i
         table.add_column("#", justify="right")
         table.add_column("Status", no_wrap=True)
         table.add_column("Source", no_wrap=True)
+        table.add_column("Scope", no_wrap=True)
         table.add_column("Location")
         for number, place in enumerate(places, 1):
             location = place.location + (f"\n{place.detail}" if place.detail else "")
@@ -790,6 +986,7 @@ def which_secret(name: NameArgument, /, *, json_output: JsonOutput = False) -> i
                 str(number),
                 _out().text(place.status, styles.get(place.status, "dim")),
                 _out().text(place.source),
+                _out().text(place.scope),
                 _out().text(location),
             )
         _out().table(table)
@@ -957,7 +1154,7 @@ def _check_prefect1(settings: Settings) -> list[_Check]:
         return [_Check("info", 'not read (prefect1_config = "")')]
     path = os.path.expanduser(settings.prefect1_config)
     try:
-        document = ConfigFile(path, label="Prefect 1 config file").read()
+        document = ConfigFile(path, label="Prefect 1 config file", strict=False).read()
     except SecretSourceError as exc:
         return [_Check("fail", str(exc), 'correct it, or set prefect1_config = "" to skip it')]
     if not document.exists:
@@ -1079,7 +1276,7 @@ def import_prefect1(
     ${...} interpolation and $ENV expansion are not applied.
     """
     source_path = os.path.expanduser(path or _default_prefect1_path())
-    document = ConfigFile(source_path, label="Prefect 1 config file").read()
+    document = ConfigFile(source_path, label="Prefect 1 config file", strict=False).read()
     if not document.exists:
         raise CliError(f"no Prefect 1 config file at {source_path}", EXIT_NOT_FOUND)
     secrets = dict(document.secrets)

@@ -402,12 +402,13 @@ def _config_path(explicit: str | None, xdg: str | None, home: str | None) -> str
 _paths: dict[tuple[object, ...], str] = {}
 
 
-_files: dict[str, ConfigFile] = {}
+_files: dict[tuple[str, bool], ConfigFile] = {}
 
 
 def config_file(path: str, *, label: str = "config file", strict: bool = True) -> ConfigFile:
-    """The one ConfigFile object of `path` in this process (so its cache is shared)."""
-    found = _files.get(path)
+    """The one ConfigFile object of `path` (read strictly or not) in this process,
+    so that its parsed version is shared."""
+    found = _files.get((path, strict))
     if found is None:
-        found = _files.setdefault(path, ConfigFile(path, label=label, strict=strict))
+        found = _files.setdefault((path, strict), ConfigFile(path, label=label, strict=strict))
     return found

@@ -24,7 +24,7 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from prefect_secrets._errors import SecretSourceError
-from prefect_secrets._names import block_name
+from prefect_secrets._names import SCOPED_BLOCK_PREFIX, block_name, is_reserved_block_name
 from prefect_secrets._sources.server import invalidate
 
 if TYPE_CHECKING:
@@ -58,11 +58,19 @@ def configured_api_url() -> str | None:
     return str(url).rstrip("/") if url else None
 
 
-def save_secret_block(name: str, value: Any, *, overwrite: bool = True) -> str:
-    """Save `value` as the Secret block of secret `name`: "created", "replaced" or "kept"."""
+def save_secret_block(
+    name: str,
+    value: Any,
+    *,
+    overwrite: bool = True,
+    project: str | None = None,
+    domain: str | None = None,
+) -> str:
+    """Save `value` as the Secret block of secret `name` (in a scope): "created",
+    "replaced" or "kept"."""
     from prefect.blocks.system import Secret as SecretBlock
 
-    block = block_name(name)
+    block = _block(name, project, domain)
     api_url = require_api_url()
     with _client(api_url, block, "writing") as client:
         exists = _exists(client, block)
@@ -74,11 +82,13 @@ def save_secret_block(name: str, value: Any, *, overwrite: bool = True) -> str:
     return "replaced" if exists else "created"
 
 
-def delete_secret_block(name: str) -> bool:
-    """Delete the Secret block of secret `name`; False if there is none."""
+def delete_secret_block(
+    name: str, *, project: str | None = None, domain: str | None = None
+) -> bool:
+    """Delete the Secret block of secret `name` (in a scope); False if there is none."""
     from prefect.exceptions import ObjectNotFound
 
-    block = block_name(name)
+    block = _block(name, project, domain)
     api_url = require_api_url()
     with _client(api_url, block, "deleting") as client:
         try:
@@ -93,9 +103,11 @@ def delete_secret_block(name: str) -> bool:
     return True
 
 
-def secret_block_exists(name: str) -> bool:
-    """Whether secret `name` has a Secret block on the server."""
-    block = block_name(name)
+def secret_block_exists(
+    name: str, *, project: str | None = None, domain: str | None = None
+) -> bool:
+    """Whether secret `name` (in a scope) has a Secret block on the server."""
+    block = _block(name, project, domain)
     api_url = require_api_url()
     with _client(api_url, block, "reading") as client:
         return _exists(client, block)
@@ -121,6 +133,16 @@ def list_secret_blocks(api_url: str | None = None) -> list[str]:
         for document in documents
         if document.name and not getattr(document, "is_anonymous", False)
     )
+
+
+def _block(name: str, project: str | None, domain: str | None) -> str:
+    """The block name of a secret; refuses org-wide names that would read as scoped ones."""
+    if project is None and domain is None and is_reserved_block_name(name):
+        raise ValueError(
+            f"secret {name!r} cannot be stored on the server: org-wide block names "
+            f"starting with {SCOPED_BLOCK_PREFIX!r} are reserved for scoped secrets"
+        )
+    return block_name(name, project, domain)
 
 
 def require_api_url() -> str:
