@@ -28,7 +28,12 @@ from typing import Any  # noqa: E402
 import pytest  # noqa: E402
 
 import prefect_secrets  # noqa: E402
-from tests.servers import PrefectServer, start_prefect_server  # noqa: E402
+from tests.servers import (  # noqa: E402
+    CountingProxy,
+    PrefectServer,
+    counting_proxy,
+    start_prefect_server,
+)
 
 # Env vars that change what a lookup sees; removed for every test so that
 # the machine's own configuration never leaks in.
@@ -122,6 +127,18 @@ def server(
     monkeypatch.setenv("PREFECT_API_URL", prefect_server.api_url)
     with temporary_settings(updates={PREFECT_API_URL: prefect_server.api_url}):
         yield prefect_server
+
+
+@pytest.fixture
+def proxy(server: PrefectServer) -> Iterator[CountingProxy]:
+    """The session's server behind a request-counting proxy, which this process uses."""
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    with (
+        counting_proxy(server.origin) as counting,
+        temporary_settings(updates={PREFECT_API_URL: counting.url + "/api"}),
+    ):
+        yield counting
 
 
 @pytest.fixture

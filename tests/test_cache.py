@@ -5,28 +5,14 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
-from urllib.parse import urlsplit
 
 import pytest
 
 from prefect_secrets import Secret
 from prefect_secrets._sources.server import invalidate
 from tests.servers import CountingProxy, PrefectServer, counting_proxy
-
-
-@pytest.fixture
-def proxy(server: PrefectServer) -> Iterator[CountingProxy]:
-    """The session's server behind a request-counting proxy, which this process uses."""
-    from prefect.settings import PREFECT_API_URL, temporary_settings
-
-    origin = "{0.scheme}://{0.netloc}".format(urlsplit(server.api_url))
-    with (
-        counting_proxy(origin) as counting,
-        temporary_settings(updates={PREFECT_API_URL: counting.url + "/api"}),
-    ):
-        yield counting
 
 
 def overwrite_block(server: PrefectServer, block: str, value: Any) -> None:
@@ -127,7 +113,7 @@ def test_entries_are_per_server(
 
     save_block("per-server", fake("per-server"))
     assert Secret("PER_SERVER").exists()
-    origin = "{0.scheme}://{0.netloc}".format(urlsplit(server.api_url))
+    origin = server.origin
     with (
         counting_proxy(origin) as other,
         temporary_settings(updates={PREFECT_API_URL: other.url + "/api"}),

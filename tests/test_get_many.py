@@ -2,29 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import pytest
 
 from prefect_secrets import Secret, SecretNotFound, aget_many, context, get_many
-from tests.servers import CountingProxy, PrefectServer, counting_proxy
+from tests.servers import CountingProxy, PrefectServer
 
 FILTER = ("POST", "/api/block_documents/filter")
-
-
-@pytest.fixture
-def proxy(server: PrefectServer) -> Iterator[CountingProxy]:
-    from prefect.settings import PREFECT_API_URL, temporary_settings
-
-    origin = "{0.scheme}://{0.netloc}".format(urlsplit(server.api_url))
-    with (
-        counting_proxy(origin) as counting,
-        temporary_settings(updates={PREFECT_API_URL: counting.url + "/api"}),
-    ):
-        yield counting
 
 
 def test_every_source_in_one_call(

@@ -6,7 +6,6 @@ import string
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import pytest
 from hypothesis import given
@@ -188,7 +187,7 @@ def test_server_scopes_in_order_with_one_request(
     save_block(block_name("SCOPED_DB", "etl"), etl)
     save_block(block_name("SCOPED_DB"), org)
     assert block_name("SCOPED_DB", "etl") == "scope--etl----scoped-db"
-    origin = "{0.scheme}://{0.netloc}".format(urlsplit(server.api_url))
+    origin = server.origin
     with (
         counting_proxy(origin) as proxy,
         temporary_settings(updates={PREFECT_API_URL: proxy.url + "/api"}),

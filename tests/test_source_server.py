@@ -9,7 +9,6 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import pytest
 
@@ -178,7 +177,7 @@ def test_one_http_request_per_lookup(
     from prefect.settings import PREFECT_API_URL, temporary_settings
 
     save_block("counted-secret", fake("counted"))
-    origin = "{0.scheme}://{0.netloc}".format(urlsplit(server.api_url))
+    origin = server.origin
     with (
         counting_proxy(origin) as proxy,
         temporary_settings(updates={PREFECT_API_URL: proxy.url + "/api"}),
@@ -230,7 +229,7 @@ async def test_concurrent_async_lookups_share_one_request(
 
     value = fake("flight")
     save_block("single-flight", value)
-    origin = "{0.scheme}://{0.netloc}".format(urlsplit(server.api_url))
+    origin = server.origin
     with (
         counting_proxy(origin) as proxy,
         temporary_settings(updates={PREFECT_API_URL: proxy.url + "/api"}),
