@@ -23,6 +23,8 @@ __version__ = "0.1.0"
 _LAZY = {
     "Place": "prefect_secrets._explain",
     "with_secrets": "prefect_secrets._inject",
+    "SecretTask": "prefect_secrets._task",
+    "SecretsTask": "prefect_secrets._task",
 }
 
 
@@ -48,6 +50,8 @@ __all__ = [
     "SecretInjectionError",
     "SecretNotFound",
     "SecretSourceError",
+    "SecretTask",
+    "SecretsTask",
     "SettingsError",
     "__version__",
     "aget_many",

@@ -14,6 +14,8 @@ PUBLIC = {
     "SecretInjectionError",
     "SecretNotFound",
     "SecretSourceError",
+    "SecretTask",
+    "SecretsTask",
     "SettingsError",
     "__version__",
     "aget_many",
