@@ -17,7 +17,8 @@ Every write:
   user's setting);
 - writes a temporary file in the same directory (a rename is only atomic
   within one filesystem), fsyncs it, renames it over the file and fsyncs the
-  directory: a crash leaves either the old file or the new one, never half.
+  directory: a crash leaves either the old file or the new one, never half;
+  the temporary file a killed writer leaves is removed by the next write.
 
 A new file (and a new directory) is created private: 0600 (0700). An
 existing file keeps its mode: if the user chose one, it is not ours to
@@ -330,6 +331,7 @@ def _locked(path: str) -> Iterator[None]:
 
 def _atomic_write(path: str, text: str, mode: int) -> None:
     directory, base = os.path.split(path)
+    _remove_orphaned_temporaries(directory, base)
     try:
         fd, temporary = tempfile.mkstemp(dir=directory, prefix=f".{base}.", suffix=".tmp")
     except OSError as exc:
@@ -349,6 +351,33 @@ def _atomic_write(path: str, text: str, mode: int) -> None:
             os.unlink(temporary)
         raise
     _fsync_directory(directory)
+
+
+def _remove_orphaned_temporaries(directory: str, base: str) -> None:
+    """Remove the temporary files of writers killed mid-write (`.<base>.XXXXXXXX.tmp`).
+
+    Only a writer holding the lock creates one, and the caller holds it now: any
+    such file is an orphan. It holds a copy of the secrets, which must not outlive
+    the next write (a secret deleted or rotated since would stay on disk).
+    """
+    prefix = f".{base}."
+    try:
+        names = os.listdir(directory)
+    except OSError:
+        return
+    for name in names:
+        middle = name[len(prefix) : -len(".tmp")]
+        if (
+            name.startswith(prefix)
+            and name.endswith(".tmp")
+            and len(middle) == 8  # tempfile.mkstemp's random part
+            and all(char in _TEMPORARY_CHARACTERS for char in middle)
+        ):
+            with suppress(OSError):
+                os.unlink(os.path.join(directory, name))
+
+
+_TEMPORARY_CHARACTERS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789_")
 
 
 def _fsync_directory(directory: str) -> None:

@@ -76,8 +76,16 @@ def save_secret_block(
         exists = _exists(client, block)
         if exists and not overwrite:
             return "kept"
+        from prefect.exceptions import ObjectNotFound
+
         # Block.save opens its own client, with the same settings.
-        SecretBlock(value=value).save(block, overwrite=True)
+        try:
+            SecretBlock(value=value).save(block, overwrite=True)
+        except ObjectNotFound:
+            # Prefect 3.8 race: a fresh server creates its encryption key on its first
+            # block write, and concurrent first writes can miss it. The save is
+            # idempotent; once more finds the key. PREFECT_SERVER_ENCRYPTION_KEY avoids it.
+            SecretBlock(value=value).save(block, overwrite=True)
     invalidate(block)
     return "replaced" if exists else "created"
 

@@ -29,7 +29,7 @@ from prefect.cache_policies import NO_CACHE
 from prefect.tasks import Task
 
 from prefect_secrets._errors import SecretNotFound, SecretSourceError
-from prefect_secrets._names import validate_name
+from prefect_secrets._names import validate_name, validate_scope
 from prefect_secrets._redaction import register
 from prefect_secrets._secret import Secret, get_many
 from prefect_secrets._sentinel import MISSING
@@ -221,7 +221,8 @@ class SecretTask(_SecretTaskBase):
         SecretTask("OPTIONAL", default=None)()          # default when no source has it
         SecretTask("X").submit(), SecretTask().map(name=["A", "B"])
 
-    `default`, `cast` and `raw` mean what they mean for `Secret(name).get()`;
+    `default`, `cast` and `raw` mean what they mean for `Secret(name).get()`,
+    and `project`/`domain` what they mean for `Secret(name, project, domain)`;
     `default` and `cast` can also be given at call time. The other keyword
     arguments are Prefect task options (`retries`, `retry_delay_seconds`,
     `tags`, `timeout_seconds`, ...); those that would persist or cache the
@@ -244,13 +245,17 @@ class SecretTask(_SecretTaskBase):
         default: Any = MISSING,
         cast: Callable[[Any], Any] | None = None,
         raw: bool = False,
+        project: str | None = None,
+        domain: str | None = None,
         **options: Any,
     ) -> None:
         if name is not None:
             validate_name(name)
+        scope = _checked_scope(project, domain)
         self.secret_name = name
         given = {"name": name, "default": default, "cast": cast, "raw": raw}
-        super().__init__(_secret_fn(name, default, cast, raw), given, options)
+        given.update(project=project, domain=domain)
+        super().__init__(_secret_fn(name, default, cast, raw, scope), given, options)
 
     def _default_label(self) -> str | None:
         return self.secret_name
@@ -270,6 +275,7 @@ def _secret_fn(
     constructed_default: Any,
     constructed_cast: Callable[[Any], Any] | None,
     raw: bool,
+    scope: tuple[str | None, str | None],
 ) -> Callable[..., Any]:
     def secret(name: str | None = None, default: Any = _INHERIT, cast: Any = _INHERIT) -> Any:
         """Resolve one secret (see `prefect_secrets.SecretTask`)."""
@@ -281,7 +287,7 @@ def _secret_fn(
         if cast is _INHERIT:
             cast = constructed_cast
         try:
-            value = Secret(name).get(raw=raw)
+            value = Secret(name, *scope).get(raw=raw)
         except SecretNotFound:
             if default is MISSING:
                 raise
@@ -327,11 +333,15 @@ class SecretsTask(_SecretTaskBase):
         *,
         default: Any = MISSING,
         raw: bool = False,
+        project: str | None = None,
+        domain: str | None = None,
         **options: Any,
     ) -> None:
         self.secret_names = None if names is None else _checked_names(names)
+        scope = _checked_scope(project, domain)
         given = {"names": self.secret_names, "default": default, "raw": raw}
-        super().__init__(_secrets_fn(self.secret_names, default, raw), given, options)
+        given.update(project=project, domain=domain)
+        super().__init__(_secrets_fn(self.secret_names, default, raw, scope), given, options)
 
     def _default_label(self) -> str | None:
         return None if self.secret_names is None else ",".join(self.secret_names)
@@ -349,6 +359,14 @@ class SecretsTask(_SecretTaskBase):
                 _checked_names(group)
 
 
+def _checked_scope(project: str | None, domain: str | None) -> tuple[str | None, str | None]:
+    """The scope of the secrets (None: the project/domain settings), checked now."""
+    for value, what in ((project, "project"), (domain, "domain")):
+        if value is not None:
+            validate_scope(value, what=what)
+    return project, domain
+
+
 def _checked_names(names: Iterable[str]) -> list[str]:
     if isinstance(names, str):
         raise TypeError("SecretsTask takes a list of names; for one, use SecretTask")
@@ -356,7 +374,10 @@ def _checked_names(names: Iterable[str]) -> list[str]:
 
 
 def _secrets_fn(
-    constructed_names: list[str] | None, constructed_default: Any, raw: bool
+    constructed_names: list[str] | None,
+    constructed_default: Any,
+    raw: bool,
+    scope: tuple[str | None, str | None],
 ) -> Callable[..., Any]:
     def secrets(names: list[str] | None = None, default: Any = _INHERIT) -> dict[str, Any]:
         """Resolve several secrets (see `prefect_secrets.SecretsTask`)."""
@@ -365,6 +386,6 @@ def _secrets_fn(
             raise ValueError("SecretsTask needs secret names")
         if default is _INHERIT:
             default = constructed_default
-        return get_many(wanted, raw=raw, default=default)
+        return get_many(wanted, *scope, raw=raw, default=default)
 
     return secrets

@@ -31,12 +31,16 @@ def free_port() -> int:
 
 @dataclass
 class PrefectServer:
-    """A `prefect server start` subprocess with its own PREFECT_HOME (SQLite)."""
+    """A `prefect server start` subprocess with its own PREFECT_HOME (SQLite unless `env`
+    names another database, e.g. PREFECT_SERVER_DATABASE_CONNECTION_URL)."""
 
     home: Path
     port: int
     process: subprocess.Popen[bytes] | None = None
     log_path: Path = field(init=False)
+    #: Extra environment for the server (e.g. its database) and extra `server start` options.
+    env: dict[str, str] = field(default_factory=dict)
+    options: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         self.log_path = self.home / "server.log"
@@ -56,6 +60,7 @@ class PrefectServer:
             "PREFECT_HOME": str(self.home),
             "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
             "PREFECT_UI_ENABLED": "false",
+            **self.env,
         }
         env.pop("PREFECT_API_URL", None)
         with open(self.log_path, "ab") as log:
@@ -70,6 +75,7 @@ class PrefectServer:
                     "127.0.0.1",
                     "--port",
                     str(self.port),
+                    *self.options,
                 ],
                 env=env,
                 stdout=log,

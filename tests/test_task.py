@@ -358,3 +358,27 @@ def test_nothing_is_written_to_result_storage_even_when_persisting_is_the_defaul
     assert sum(occurrences(data, [ordinary]) for data in stored) > 0
     # ...but not for the secret.
     assert sum(occurrences(data, [value]) for data in stored) == 0
+
+
+def test_secret_tasks_take_a_scope(server: object, write_config: Callable[..., Path]) -> None:
+    """SecretTask(name, project=..., domain=...) resolves as Secret(name, project, domain)."""
+    from prefect import flow
+
+    from prefect_secrets import SecretsTask, SecretTask
+
+    write_config(
+        '[context.secrets]\nDB = "fake-org-db"\n'
+        '[project.etl.domain.prod.secrets]\nDB = "fake-etl-prod-db"\n'
+    )
+
+    @flow
+    def scoped() -> tuple[object, object, object]:
+        return (
+            SecretTask("DB", project="etl", domain="prod")(),
+            SecretTask("DB")(),
+            SecretsTask(["DB"], project="etl", domain="prod")(),
+        )
+
+    assert scoped() == ("fake-etl-prod-db", "fake-org-db", {"DB": "fake-etl-prod-db"})
+    with pytest.raises(ValueError, match="invalid project"):
+        SecretTask("DB", project="Not Valid")
