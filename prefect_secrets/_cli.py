@@ -525,10 +525,9 @@ def _warn_if_shared(path: str) -> None:
     except OSError:
         return
     if mode & 0o077:
-        _out().warning(
-            f"{path} holds secrets and other users have access to it (mode {mode:04o}); "
-            f"fix it with: chmod 600 {path}"
-        )
+        from prefect_secrets._config_file import insecure_message
+
+        _out().warning(insecure_message(path, mode))
 
 
 def _server_mode() -> str | None:

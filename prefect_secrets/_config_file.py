@@ -354,10 +354,7 @@ def warn_if_readable_by_others(document: ConfigDocument, *, strict: bool) -> Non
     """Warn (or, with `strict`, refuse) like ssh does for a private key others can read."""
     if not document.exists or not document.mode & (stat.S_IRWXG | stat.S_IRWXO):
         return
-    message = (
-        f"{document.path} holds secrets and other users have access to it "
-        f"(mode {document.mode:04o}); fix it with: chmod 600 {document.path}"
-    )
+    message = insecure_message(document.path, document.mode)
     if strict:
         raise SecretSourceError(
             f"{message} (refused because strict_permissions is on)",
@@ -371,6 +368,14 @@ def warn_if_readable_by_others(document: ConfigDocument, *, strict: bool) -> Non
 
 
 _warned: set[tuple[str, int]] = set()
+
+
+def insecure_message(path: str, mode: int) -> str:
+    """What to say about a secrets file that others can access, with the fix."""
+    return (
+        f"{path} holds secrets and other users have access to it "
+        f"(mode {mode:04o}); fix it with: chmod 600 {path}"
+    )
 
 
 def config_path() -> str:
