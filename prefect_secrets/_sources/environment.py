@@ -17,6 +17,9 @@ if TYPE_CHECKING:
 
 __all__ = ["EnvSource"]
 
+# One str object per variable name, so its hash is computed once: by name for
+# the default prefix (the common case), by (prefix, name) for another.
+_default_var_names: dict[str, str] = {}
 _var_names: dict[tuple[str, str], str] = {}
 
 
@@ -26,14 +29,20 @@ class EnvSource(SecretSource):
     def lookup(self, key: SecretKey, config: Config) -> Any:
         # env_prefix() and env_var_name(), inlined for the common case (no
         # prefix set): this runs in every lookup that the context misses.
-        prefix = getenv(ENV_PREFIX_ENV_VAR)
-        prefix = DEFAULT_ENV_PREFIX if prefix is None else env_prefix()
-        # One str object per variable name: its hash is computed once.
-        var = _var_names.get((prefix, key[0]))
-        if var is None:
-            var = env_var_name(prefix, key[0])
-            if len(_var_names) < 4096:
-                _var_names[(prefix, key[0])] = var
+        name = key[0]
+        if getenv(ENV_PREFIX_ENV_VAR) is None:
+            var = _default_var_names.get(name)
+            if var is None:
+                var = env_var_name(DEFAULT_ENV_PREFIX, name)
+                if len(_default_var_names) < 4096:
+                    _default_var_names[name] = var
+        else:
+            prefix = env_prefix()
+            var = _var_names.get((prefix, name))
+            if var is None:
+                var = env_var_name(prefix, name)
+                if len(_var_names) < 4096:
+                    _var_names[(prefix, name)] = var
         value = getenv(var)
         return MISSING if value is None else value
 
