@@ -30,7 +30,14 @@ from cyclopts import Parameter
 
 from prefect_secrets import __version__
 from prefect_secrets._config import Config
-from prefect_secrets._config_file import ConfigFile, config_path
+from prefect_secrets._config_file import (
+    ConfigDocument,
+    ConfigFile,
+    config_file,
+    config_path,
+    insecure_message,
+    warn_if_readable_by_others,
+)
 from prefect_secrets._environ import getenv
 from prefect_secrets._errors import (
     PrefectSecretsError,
@@ -525,8 +532,6 @@ def _warn_if_shared(path: str) -> None:
     except OSError:
         return
     if mode & 0o077:
-        from prefect_secrets._config_file import insecure_message
-
         _out().warning(insecure_message(path, mode))
 
 
@@ -794,8 +799,6 @@ def _list_mounted(config: Config, inventory: _Inventory) -> None:
 
 
 def _list_prefect1(settings: Settings, inventory: _Inventory) -> None:
-    from prefect_secrets._config_file import config_file, warn_if_readable_by_others
-
     if settings.prefect1_config is None:
         return
     path = os.path.expanduser(settings.prefect1_config)
@@ -1058,8 +1061,6 @@ def doctor() -> int:
 
 
 def _check_config_file() -> tuple[list[_Check], Any]:
-    from prefect_secrets._config_file import ConfigDocument
-
     path = config_path()
     checks: list[_Check] = []
     try:

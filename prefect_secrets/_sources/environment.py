@@ -17,10 +17,9 @@ if TYPE_CHECKING:
 
 __all__ = ["EnvSource"]
 
-# One str object per variable name, so its hash is computed once: by name for
-# the default prefix (the common case), by (prefix, name) for another.
+# One str object per variable name under the default prefix, so its hash is
+# computed once. A custom prefix is rare: its names are formatted per lookup.
 _default_var_names: dict[str, str] = {}
-_var_names: dict[tuple[str, str], str] = {}
 
 
 class EnvSource(SecretSource):
@@ -37,12 +36,7 @@ class EnvSource(SecretSource):
                 if len(_default_var_names) < 4096:
                     _default_var_names[name] = var
         else:
-            prefix = env_prefix()
-            var = _var_names.get((prefix, name))
-            if var is None:
-                var = env_var_name(prefix, name)
-                if len(_var_names) < 4096:
-                    _var_names[(prefix, name)] = var
+            var = env_var_name(env_prefix(), name)
         value = getenv(var)
         return MISSING if value is None else value
 
