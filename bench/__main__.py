@@ -26,10 +26,11 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from tests.support.servers import counting_proxy, start_prefect_server
 
-from tests.servers import counting_proxy, start_prefect_server  # noqa: E402
+# `python -m bench` runs from the repository root, which puts it on sys.path:
+# the test helpers (tests/support) import as a package, with no path edits.
+ROOT = Path(__file__).resolve().parent.parent
 
 ENV_NAME = "BENCH_ENV_SECRET"
 FILE_NAME = "BENCH_FILE_SECRET"

@@ -18,7 +18,6 @@ for _var in ("PREFECT_API_URL", "PREFECT_API_KEY", "PREFECT_API_AUTH_STRING", "P
 
 import contextvars  # noqa: E402
 import secrets  # noqa: E402
-import stat  # noqa: E402
 import sys  # noqa: E402
 from collections.abc import Callable, Iterator  # noqa: E402
 from concurrent.futures import ThreadPoolExecutor  # noqa: E402
@@ -28,7 +27,7 @@ from typing import Any  # noqa: E402
 import pytest  # noqa: E402
 
 import prefect_secrets  # noqa: E402
-from tests.servers import (  # noqa: E402
+from tests.support.servers import (  # noqa: E402
     CountingProxy,
     PrefectServer,
     counting_proxy,
@@ -161,10 +160,6 @@ def save_block(server: PrefectServer) -> Iterator[Callable[[str, Any], None]]:
     yield save
     for block_name in saved:
         server.delete_block(block_name)
-
-
-def mode_of(path: Path) -> int:
-    return stat.S_IMODE(path.stat().st_mode)
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:

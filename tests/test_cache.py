@@ -12,7 +12,7 @@ import pytest
 
 from prefect_secrets import Secret
 from prefect_secrets._sources.server import invalidate
-from tests.servers import CountingProxy, PrefectServer, counting_proxy
+from tests.support.servers import CountingProxy, PrefectServer, counting_proxy
 
 
 def overwrite_block(server: PrefectServer, block: str, value: Any) -> None:

@@ -15,53 +15,13 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from prefect_secrets import Secret
-from tests.conftest import mode_of
-
-SCRIPT = Path(sys.executable).parent / "prefect-secrets"
-
-
-@dataclass
-class Result:
-    code: int
-    stdout: str
-    stderr: str
-
-    @property
-    def output(self) -> str:
-        return self.stdout + self.stderr
-
-
-def run_cli(
-    *args: str,
-    stdin: str | None = None,
-    env: dict[str, str] | None = None,
-    timeout: float = 120,
-) -> Result:
-    """Run the installed `prefect-secrets` in a subprocess, in this test's environment
-    (the isolated HOME etc. are in os.environ, set by the autouse fixture)."""
-    process = subprocess.run(
-        [str(SCRIPT), *args],
-        input=stdin,
-        stdin=None if stdin is not None else subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        env={**os.environ, **(env or {})},
-        timeout=timeout,
-    )
-    return Result(process.returncode, process.stdout, process.stderr)
-
-
-def assert_one_line_error(result: Result, code: int) -> None:
-    assert result.code == code, result
-    assert "Traceback" not in result.output
-    lines = [line for line in result.stderr.splitlines() if line.startswith("Error:")]
-    assert len(lines) == 1, result.stderr
+from tests.support.cli import SCRIPT, assert_one_line_error, run_cli
+from tests.support.files import mode_of
 
 
 def test_the_console_script_is_installed() -> None:

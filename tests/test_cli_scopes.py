@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.servers import PrefectServer
-from tests.test_cli import assert_one_line_error, run_cli
+from tests.support.cli import assert_one_line_error, run_cli
+from tests.support.servers import PrefectServer
 
 
 def stored(path: Path) -> dict[str, object]:

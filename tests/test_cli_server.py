@@ -19,8 +19,8 @@ import pytest
 
 from prefect_secrets import Secret
 from prefect_secrets._names import block_name
-from tests.servers import PrefectServer, free_port
-from tests.test_cli import assert_one_line_error, run_cli
+from tests.support.cli import assert_one_line_error, run_cli
+from tests.support.servers import PrefectServer, free_port
 
 
 def load_block(block: str) -> Any:

@@ -1,6 +1,6 @@
 """A writer killed mid-write leaves the config file whole: the old version or the new one.
 
-Real writer processes (tests/crash_writer.py: the library's `write_secrets`,
+Real writer processes (tests/support/crash_writer.py: the library's `write_secrets`,
 unchanged) are killed with SIGKILL: at random moments during a stream of
 large writes, the moment their temporary file appears, and at chosen points
 (stopped with SIGSTOP by an audit hook just before or just after the rename,
@@ -29,10 +29,10 @@ import pytest
 
 from prefect_secrets import Secret
 from prefect_secrets._file_store import write_secrets
-from tests.crash_writer import value, values
-from tests.test_cli import SCRIPT, run_cli
+from tests.support.cli import SCRIPT, run_cli
+from tests.support.crash_writer import value, values
 
-WRITER = Path(__file__).with_name("crash_writer.py")
+WRITER = Path(__file__).parent / "support" / "crash_writer.py"
 #: 40 secrets of 10 kB: a 400 kB file, whose write and fsync take a while.
 COUNT = 40
 SIZE = 10_000

@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from prefect_secrets import Secret, SecretNotFound, SecretSourceError, get_many
-from tests.servers import FaultyServer, PrefectServer, TcpProxy, free_port
+from tests.support.servers import FaultyServer, PrefectServer, TcpProxy, free_port
 
 
 @contextmanager

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from prefect_secrets import Secret, SecretNotFound, aget_many, context, get_many
-from tests.servers import CountingProxy, PrefectServer
+from tests.support.servers import CountingProxy, PrefectServer
 
 FILTER = ("POST", "/api/block_documents/filter")
 

@@ -30,11 +30,11 @@ import httpx
 import pytest
 
 from prefect_secrets._names import block_name
-from tests.leak_scan import files_under, occurrences
-from tests.servers import PrefectServer
+from tests.support.leak_scan import files_under, occurrences
+from tests.support.servers import PrefectServer
 
 ROOT = Path(__file__).parent.parent
-LEAK_FLOW = Path(__file__).parent / "leak_flow.py"
+LEAK_FLOW = Path(__file__).parent / "support" / "leak_flow.py"
 MASK = "********"
 RECORDED_TIMEOUT = 120.0
 

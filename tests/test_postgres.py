@@ -1,6 +1,6 @@
 """Beyond one machine: Prefect's server on PostgreSQL, several worker processes, rotations.
 
-A real PostgreSQL (the machine's own binaries, see tests/postgres.py) on
+A real PostgreSQL (the machine's own binaries, see tests/support/postgres.py) on
 127.0.0.1, two real `prefect server start` processes sharing its database
 (as API replicas behind a load balancer do), four worker processes looking
 secrets up in a loop with the cache off (every lookup asks a server), and
@@ -33,10 +33,10 @@ from pathlib import Path
 import pytest
 
 from prefect_secrets._names import block_name
-from tests import postgres as worker_module
-from tests.postgres import PostgresServer, fake_value, find_postgres_bin
-from tests.servers import PrefectServer, free_port
-from tests.test_cli import run_cli
+from tests.support import postgres as worker_module
+from tests.support.cli import run_cli
+from tests.support.postgres import PostgresServer, fake_value, find_postgres_bin
+from tests.support.servers import PrefectServer, free_port
 
 REQUIRE_ENV = "PREFECT_SECRETS_REQUIRE_POSTGRES"
 # Read when the module is imported: the autouse `isolated_env` fixture removes

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from prefect_secrets import Secret, SecretNotFound, SecretSourceError
-from tests.servers import PrefectServer, counting_proxy, free_port
+from tests.support.servers import PrefectServer, counting_proxy, free_port
 
 
 def test_a_block_saved_with_prefects_api_is_found(

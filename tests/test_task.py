@@ -27,8 +27,8 @@ from prefect_secrets import (
 )
 from prefect_secrets._redaction import MASK, redact
 from prefect_secrets._task import DEFAULT_RETRIES, DEFAULT_RETRY_DELAY_SECONDS
-from tests.leak_scan import files_under, occurrences
-from tests.servers import PrefectServer
+from tests.support.leak_scan import files_under, occurrences
+from tests.support.servers import PrefectServer
 
 # Prefect 3.8.8 opens a sync API client in every flow run to read the server's
 # default result storage (`prefect.results._read_server_default_result_storage_block_id`)

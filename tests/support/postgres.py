@@ -8,7 +8,7 @@ PostgreSQL refuses to run as root: as root it runs as the `postgres` user,
 in a directory that user owns.
 
 Run as a script, this module is one worker of the multi-worker test:
-`python tests/postgres.py WORK_DIR INDEX WARM_UP NAME...` looks WARM_UP up,
+`python tests/support/postgres.py WORK_DIR INDEX WARM_UP NAME...` looks WARM_UP up,
 says it is ready, waits for WORK_DIR/go, looks the NAMEs up in a loop until
 WORK_DIR/stop appears, checks every value it gets, and writes the version it
 got for each lookup, with times, to WORK_DIR/worker-INDEX.json (never a value).

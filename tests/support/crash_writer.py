@@ -1,6 +1,6 @@
 """The writer process that tests/test_crash_safety.py kills: the real `write_secrets`.
 
-`python tests/crash_writer.py PATH COUNT SIZE FIRST MODE` sets secrets S_0 ..
+`python tests/support/crash_writer.py PATH COUNT SIZE FIRST MODE` sets secrets S_0 ..
 S_{COUNT-1} of the config file at PATH to version FIRST (values of about
 SIZE characters, see `value`), printing `start N` before and `done N` after
 each write (flushed: the test reads them from a pipe). MODE:

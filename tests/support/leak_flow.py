@@ -1,6 +1,6 @@
 """The flow of the leak test (tests/test_leak.py), run in a subprocess against a real server.
 
-    python tests/leak_flow.py library|plain TOKEN_NAME WAREHOUSE_NAME MARKER
+    python tests/support/leak_flow.py library|plain TOKEN_NAME WAREHOUSE_NAME MARKER
 
 It loads two secrets, a string and a dict, then does with them what flows
 do by accident: logs them (`%s`, `%r`, f-string, the root logger), prints
