@@ -129,7 +129,7 @@ def server_figures(names: list[str], rounds: int) -> list[Figure]:
     from prefect.blocks.system import Secret as SecretBlock
 
     from prefect_secrets import Secret
-    from prefect_secrets._sources.server import invalidate
+    from prefect_secrets._server.cache import invalidate
 
     def prefect_load(name: str) -> float:
         started = time.perf_counter()
@@ -187,7 +187,7 @@ def get_many_figure(names: list[str], rounds: int) -> Figure:
     from prefect.blocks.system import Secret as SecretBlock
 
     from prefect_secrets import get_many
-    from prefect_secrets._sources.server import invalidate
+    from prefect_secrets._server.cache import invalidate
 
     def ours() -> float:
         invalidate()
@@ -220,7 +220,7 @@ def single_flight_figure(api_url: str, name: str) -> Figure:
     from prefect.settings import PREFECT_API_URL, temporary_settings
 
     from prefect_secrets import Secret
-    from prefect_secrets._sources.server import invalidate
+    from prefect_secrets._server.cache import invalidate
 
     origin = "{0.scheme}://{0.netloc}".format(urlsplit(api_url))
     with (

@@ -25,12 +25,18 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
 import sqlite3
 import sys
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
+
+# With no Prefect server configured, Prefect starts a temporary one, which first creates
+# its database (10-20 s on a busy 2-core machine): wait longer than its default 20 s.
+# Before `import prefect`, which reads its settings once.
+os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
 
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE

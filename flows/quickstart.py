@@ -27,6 +27,9 @@ if os.environ.pop("PREFECT_API_URL", None):
     print("quickstart: ignoring PREFECT_API_URL; the demo uses its own temporary server")
 os.environ["PREFECT_HOME"] = str(DEMO_DIR / "prefect-home")
 os.environ["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"
+# A fresh temporary server first creates its database (10-20 s on a busy 2-core
+# machine): more than Prefect's default 20 s wait leaves room for a slow start.
+os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
 os.environ["PREFECT_SECRETS_CONFIG"] = str(DEMO_DIR / "config.toml")
 os.environ["PREFECT_SECRETS_PREFECT1_CONFIG"] = ""  # don't read a real ~/.prefect/config.toml
 os.environ["PREFECT__CONTEXT__SECRETS__DEMO_API_TOKEN"] = "fake-token-from-env"

@@ -1,30 +1,34 @@
 """Secrets for Prefect 3 flows: one `Secret("NAME").get()` from the context, env vars,
-a local TOML file and the Prefect server's `Secret` blocks.
+mounted files, a local TOML file, the Prefect server's `Secret` blocks and any plug-in
+source (`prefect_secrets.sources`).
 
-`import prefect_secrets` does not import `prefect` (about 1.2 s and 80 MiB);
-only a server lookup and the Prefect task wrapper load it, when first used.
+This module is the whole public surface (`__all__`); everything else is private.
+`import prefect_secrets` does not import `prefect` (about 1.2 s and 80 MiB): only a
+server lookup and the Prefect task wrapper load it, when first used.
 """
 
 from __future__ import annotations
 
 from prefect_secrets._context import context, secrets_context
-from prefect_secrets._errors import (
+from prefect_secrets._core.errors import (
     PrefectSecretsError,
     SecretInjectionError,
     SecretNotFound,
     SecretSourceError,
     SettingsError,
+    UnsupportedBySource,
 )
+from prefect_secrets._core.version import VERSION
 from prefect_secrets._secret import Secret, aget_many, get_many
 
-__version__ = "0.1.0"
+__version__ = VERSION
 
 # Loaded on first use, so that `import prefect_secrets` stays light.
 _LAZY = {
-    "Place": "prefect_secrets._explain",
+    "Place": "prefect_secrets._resolution.explain",
     "with_secrets": "prefect_secrets._inject",
-    "SecretTask": "prefect_secrets._task",
-    "SecretsTask": "prefect_secrets._task",
+    "SecretTask": "prefect_secrets._prefect.task",
+    "SecretsTask": "prefect_secrets._prefect.task",
 }
 
 
@@ -53,6 +57,7 @@ __all__ = [
     "SecretTask",
     "SecretsTask",
     "SettingsError",
+    "UnsupportedBySource",
     "__version__",
     "aget_many",
     "context",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from prefect_secrets._cli import main
+from prefect_secrets._cli.app import main
 
 __all__ = ["main"]
 

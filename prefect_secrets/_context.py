@@ -17,11 +17,9 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping, MutableMapping
 from contextvars import ContextVar, Token
 
-from prefect_secrets._names import validate_name
-from prefect_secrets._sentinel import MISSING
+from prefect_secrets._core import TYPE_CHECKING
+from prefect_secrets._core.names import validate_name
 
-# typing costs ~10 ms to import; annotations need it only when type checking.
-TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
@@ -29,8 +27,9 @@ __all__ = [
     "ProcessContext",
     "SecretsMapping",
     "context",
-    "context_value",
     "override_names",
+    "overrides",
+    "process_secrets",
     "secrets_context",
 ]
 
@@ -40,8 +39,10 @@ class SecretsMapping(MutableMapping[str, "Any"]):
 
     __slots__ = ("_data",)
 
-    def __init__(self, secrets: Mapping[str, Any] | None = None) -> None:
-        self._data: dict[str, Any] = {}
+    def __init__(
+        self, secrets: Mapping[str, Any] | None = None, *, data: dict[str, Any] | None = None
+    ) -> None:
+        self._data: dict[str, Any] = {} if data is None else data
         if secrets:
             self.update(secrets)
 
@@ -80,8 +81,8 @@ class ProcessContext:
 
     __slots__ = ("_secrets",)
 
-    def __init__(self) -> None:
-        self._secrets = SecretsMapping()
+    def __init__(self, data: dict[str, Any]) -> None:
+        self._secrets = SecretsMapping(data=data)
 
     @property
     def secrets(self) -> SecretsMapping:
@@ -91,19 +92,24 @@ class ProcessContext:
 
     @secrets.setter
     def secrets(self, secrets: Mapping[str, Any]) -> None:
-        # Replace the contents, not the object: code may hold a reference to it.
-        replacement = SecretsMapping(secrets)
-        self._secrets._data = replacement._data
+        # Replace the contents, not the object: code (and the context source) holds it.
+        replacement = SecretsMapping(secrets)  # validates every name first
+        self._secrets.clear()
+        self._secrets.update(replacement)
 
     def __repr__(self) -> str:
         return f"ProcessContext(secrets={self._secrets!r})"
 
 
-context = ProcessContext()
+#: The process-wide secrets behind `context.secrets` (the context source reads it directly:
+#: it is the first step of every lookup).
+process_secrets: dict[str, Any] = {}
+context = ProcessContext(process_secrets)
 
-# Plain dicts, never mutated once set (each block sets a new one): a
-# MappingProxyType would make every lookup's first step twice as slow.
-_overrides: ContextVar[dict[str, Any]] = ContextVar(
+#: The `secrets_context` overrides of this thread/task. Plain dicts, never mutated once
+#: set (each block sets a new one): a MappingProxyType would make every lookup's first
+#: step twice as slow.
+overrides: ContextVar[dict[str, Any]] = ContextVar(
     "prefect_secrets_overrides",
     default={},  # noqa: B039 - never mutated: secrets_context sets new dicts
 )
@@ -128,11 +134,11 @@ class secrets_context:  # noqa: N801 - used like a function, as contextlib's are
         self._tokens: list[Token[dict[str, Any]]] = []
 
     def __enter__(self) -> None:
-        current = _overrides.get()
-        self._tokens.append(_overrides.set({**current, **self._overrides}))
+        current = overrides.get()
+        self._tokens.append(overrides.set({**current, **self._overrides}))
 
     def __exit__(self, *exc_info: object) -> None:
-        _overrides.reset(self._tokens.pop())
+        overrides.reset(self._tokens.pop())
 
     async def __aenter__(self) -> None:
         self.__enter__()
@@ -144,14 +150,6 @@ class secrets_context:  # noqa: N801 - used like a function, as contextlib's are
         return f"secrets_context(names={sorted(self._overrides)!r})"
 
 
-def context_value(name: str) -> Any:
-    """The in-process value of `name`: its override, else `context.secrets`, else MISSING."""
-    value = _overrides.get().get(name, MISSING)
-    if value is MISSING:
-        return context._secrets._data.get(name, MISSING)
-    return value
-
-
 def override_names() -> list[str]:
     """Names overridden by `secrets_context` in the current thread/task."""
-    return list(_overrides.get())
+    return list(overrides.get())

@@ -38,11 +38,10 @@ import sys
 import tempfile
 import threading
 
-from prefect_secrets._errors import SecretInjectionError
+from prefect_secrets._core import TYPE_CHECKING
+from prefect_secrets._core.errors import SecretInjectionError
 from prefect_secrets._secret import Secret
 
-# typing costs ~10 ms to import; annotations need it only when type checking.
-TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable
     from types import TracebackType

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from prefect_secrets import Secret
-from prefect_secrets._sources.server import invalidate
+from prefect_secrets._server.cache import invalidate
 from tests.support.servers import CountingProxy, PrefectServer, counting_proxy
 
 

@@ -80,7 +80,7 @@ def test_set_with_value_and_replace(fake: Callable[[str], str]) -> None:
     created = run_cli("set", "API_KEY", "--value", first)
     assert created.code == 0
     assert created.stdout.startswith("Saved secret 'API_KEY'")
-    replaced = run_cli("set", "API_KEY", "--value", second)
+    replaced = run_cli("set", "API_KEY", "--value", second, "--yes")
     assert replaced.code == 0
     assert replaced.stdout.startswith("Replaced secret 'API_KEY'")
     assert first not in replaced.output
@@ -331,7 +331,7 @@ def test_delete_removes_only_that_secret(
         f'DROP = "{drop}"\n'
     )
     path = write_config(text)
-    result = run_cli("delete", "DROP")
+    result = run_cli("delete", "DROP", "--yes")
     assert result.code == 0, result
     assert drop not in result.output
     assert path.read_text() == text.replace(f'DROP = "{drop}"\n', "")
@@ -352,7 +352,7 @@ def test_delete_says_when_the_name_is_still_set_elsewhere(
 ) -> None:
     write_config('[context.secrets]\nX = "fake-file"\n')
     monkeypatch.setenv("PREFECT__CONTEXT__SECRETS__X", "fake-env-x")
-    result = run_cli("delete", "X")
+    result = run_cli("delete", "X", "--yes")
     assert result.code == 0
     assert "still set in env var PREFECT__CONTEXT__SECRETS__X" in result.stderr
     assert "fake-env-x" not in result.output
@@ -457,19 +457,19 @@ def test_unexpected_errors_are_one_line_unless_debug(
 ) -> None:
     """The last line of defence, run in-process: a bug in a source must not print
     a traceback (nor its message, which may quote data) unless --debug asks."""
-    from prefect_secrets import _cli, _resolver
+    from prefect_secrets._cli import app, secrets
 
     def broken(*args: object) -> object:
         raise RuntimeError("fake-data-in-a-message")
 
-    monkeypatch.setattr(_resolver, "resolve", broken)
-    assert _cli.main(["get", "X"]) == 1
+    monkeypatch.setattr(secrets, "resolve", broken)
+    assert app.main(["get", "X"]) == 1
     captured = capsys.readouterr()
     assert captured.err.strip() == (
         "Error: unexpected RuntimeError; run again with --debug to see the traceback"
     )
     assert "fake-data" not in captured.out + captured.err
-    assert _cli.main(["--debug", "get", "X"]) == 1
+    assert app.main(["--debug", "get", "X"]) == 1
     assert "Traceback" in capsys.readouterr().err
 
 
@@ -553,7 +553,7 @@ ports = [1, 2, 3]   # after the table we add to
 def test_set_keeps_comments_layout_and_other_tables(write_config: Callable[..., Path]) -> None:
     path = write_config(LAYOUT)
     assert run_cli("set", "NEW_ONE", "--value", "fake-new").code == 0
-    assert run_cli("set", "WAREHOUSE", "--value", "fake-rotated").code == 0
+    assert run_cli("set", "WAREHOUSE", "--value", "fake-rotated", "--yes").code == 0
     expected = LAYOUT.replace(
         "WAREHOUSE = \"fake-warehouse\"   # rotated monthly\n'quoted-key' = 'fake-literal'\n",
         "WAREHOUSE = \"fake-rotated\"   # rotated monthly\n'quoted-key' = 'fake-literal'\n"

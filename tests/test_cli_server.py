@@ -18,7 +18,7 @@ import httpx
 import pytest
 
 from prefect_secrets import Secret
-from prefect_secrets._names import block_name
+from prefect_secrets._core.names import block_name
 from tests.support.cli import assert_one_line_error, run_cli
 from tests.support.servers import PrefectServer, free_port
 
@@ -71,7 +71,7 @@ def test_set_server_json_and_replace(
     first = run_cli("set", name, "--server", "--json", "--value", document)
     assert first.code == 0, first
     assert load_block(block_name(name)) == {"user": "etl", "password": password}
-    second = run_cli("set", name, "--server", "--value", fake("plain"))
+    second = run_cli("set", name, "--server", "--value", fake("plain"), "--yes")
     assert second.code == 0
     assert second.stdout.startswith(f"Replaced secret '{name}'")
     assert password not in first.output + second.output
@@ -129,7 +129,7 @@ def test_get_ls_which_see_the_server(
 
 def test_delete_server(server: PrefectServer, name: str, fake: Callable[[str], str]) -> None:
     assert run_cli("set", name, "--server", "--value", fake("doomed")).code == 0
-    result = run_cli("delete", name, "--server")
+    result = run_cli("delete", name, "--server", "--yes")
     assert result.code == 0, result
     assert block_document(server, block_name(name)).status_code == 404
     assert_one_line_error(run_cli("delete", name, "--server"), 3)
@@ -142,13 +142,13 @@ def test_the_cache_of_this_process_sees_a_write_at_once(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     """In-process through the CLI's own entry point: a write drops the cached answer."""
-    from prefect_secrets._cli import main
+    from prefect_secrets._cli.app import main
 
     save_block(block_name(name), "fake-before")
     assert Secret(name).get() == "fake-before"
-    assert main(["set", name, "--server", "--value", "fake-after"]) == 0
+    assert main(["set", name, "--server", "--value", "fake-after", "--yes"]) == 0
     assert Secret(name).get() == "fake-after"
-    assert main(["delete", name, "--server"]) == 0
+    assert main(["delete", name, "--server", "--yes"]) == 0
     assert not Secret(name).exists()
     assert "fake-after" not in capsys.readouterr().out
 

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from prefect_secrets import Secret
-from prefect_secrets._config import Config
-from prefect_secrets._settings import _SPECS
+from prefect_secrets._config.settings import SETTINGS as _SPECS
+from prefect_secrets.sources import SourceConfig as Config
 
 EXAMPLE = Path(__file__).parent.parent / "config.example.toml"
 

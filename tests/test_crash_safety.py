@@ -28,7 +28,7 @@ from pathlib import Path
 import pytest
 
 from prefect_secrets import Secret
-from prefect_secrets._file_store import write_secrets
+from prefect_secrets._config.store import write_secrets
 from tests.support.cli import SCRIPT, run_cli
 from tests.support.crash_writer import value, values
 
@@ -158,7 +158,7 @@ def test_writers_killed_at_random_moments_leave_the_old_or_the_new_file(
     # does not hold the next one up; their temporary files are gone after it.
     last = version_in(path)
     took = time.monotonic()
-    result = run_cli("set", "S_0", "--value", value(0, last + 1, SIZE))
+    result = run_cli("set", "S_0", "--value", value(0, last + 1, SIZE), "--yes")
     took = time.monotonic() - took
     assert result.code == 0, result.stderr
     assert took < 10

@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from prefect_secrets._environ import getenv
+from prefect_secrets._core.environ import getenv
 
 
 def test_fast_getenv_follows_every_kind_of_change(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -35,7 +35,7 @@ def test_snapshot_changes_exactly_when_a_watched_variable_does(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """Settings are re-parsed when (and only when) this tuple changes."""
-    from prefect_secrets._environ import snapshot
+    from prefect_secrets._core.environ import snapshot
 
     keys = ("PREFECT_SECRETS_TEST_SNAP_A", "PREFECT_SECRETS_TEST_SNAP_B")
     before = snapshot(keys)

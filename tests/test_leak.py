@@ -29,7 +29,7 @@ from typing import Any
 import httpx
 import pytest
 
-from prefect_secrets._names import block_name
+from prefect_secrets._core.names import block_name
 from tests.support.leak_scan import files_under, occurrences
 from tests.support.servers import PrefectServer
 

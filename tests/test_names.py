@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from prefect_secrets import Secret
-from prefect_secrets._names import block_name, env_var_name
+from prefect_secrets._core.names import block_name, env_var_name
 
 NAME_CHARS = string.ascii_letters + string.digits + "_-"
 

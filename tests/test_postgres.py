@@ -32,7 +32,7 @@ from pathlib import Path
 
 import pytest
 
-from prefect_secrets._names import block_name
+from prefect_secrets._core.names import block_name
 from tests.support import postgres as worker_module
 from tests.support.cli import run_cli
 from tests.support.postgres import PostgresServer, fake_value, find_postgres_bin
@@ -207,7 +207,7 @@ def test_workers_see_the_old_or_the_new_value_while_the_cli_rotates(
                 server = servers[version % len(servers)]
                 started = time.monotonic()
                 result = run_cli(
-                    "set", name, "--server", "--value", fake_value(name, version),
+                    "set", name, "--server", "--value", fake_value(name, version), "--yes",
                     env=env_for(server),
                 )  # fmt: skip
                 finished = time.monotonic()

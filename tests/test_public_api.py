@@ -17,6 +17,7 @@ PUBLIC = {
     "SecretTask",
     "SecretsTask",
     "SettingsError",
+    "UnsupportedBySource",
     "__version__",
     "aget_many",
     "context",

@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 
 from prefect_secrets import Secret, context
-from prefect_secrets._redaction import MASK, redact, redact_data, register
+from prefect_secrets._masking.registry import MASK, redact, redact_data, register
 
 ROOT = Path(__file__).parent.parent
 
@@ -258,7 +258,7 @@ def test_masking_a_log_record_does_not_touch_records_without_secrets(
 ) -> None:
     register(fake("present"))
     record = logging.LogRecord("app", logging.INFO, __file__, 1, "n=%d %s", (3, "ok"), None)
-    from prefect_secrets._hooks import redact_record
+    from prefect_secrets._masking.hooks import redact_record
 
     redact_record(record)
     assert record.args == (3, "ok")  # structured arguments are kept when nothing is masked

@@ -12,7 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from prefect_secrets import Secret, SecretSourceError, get_many
-from prefect_secrets._names import SCOPED_BLOCK_PREFIX, block_name, parse_block_name
+from prefect_secrets._core.names import SCOPED_BLOCK_PREFIX, block_name, parse_block_name
 from tests.support.servers import PrefectServer, counting_proxy
 
 LAYERED = """

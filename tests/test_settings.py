@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from prefect_secrets import Secret, SettingsError
-from prefect_secrets._config import Config
+from prefect_secrets.sources import SourceConfig as Config
 
 
 def current() -> object:

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from prefect_secrets import Secret, SecretNotFound, SecretSourceError
-from prefect_secrets._config_file import InsecurePermissionsWarning
+from prefect_secrets._config.file import InsecurePermissionsWarning
 
 
 def test_secrets_come_from_the_default_file(write_config: Callable[..., Path]) -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from prefect_secrets import Secret, SecretNotFound, SecretSourceError
+from prefect_secrets import Secret, SecretNotFound, SecretSourceError, SettingsError
 
 
 @pytest.fixture
@@ -46,6 +46,23 @@ def test_directories_are_searched_in_order(tmp_path: Path, monkeypatch: pytest.M
     (second / "B").write_text("fake-only-second")
     monkeypatch.setenv("PREFECT_SECRETS_MOUNTED_DIRS", f"{first}{os.pathsep}{second}")
     assert (Secret("A").get(), Secret("B").get()) == ("fake-first", "fake-only-second")
+
+
+def test_the_file_that_supplied_the_value_is_named_alone(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With several directories, `source()`, `explain()` and `which` name the one file
+    that supplied the value, not every candidate."""
+    first, second = tmp_path / "first", tmp_path / "second"
+    for directory in (first, second):
+        directory.mkdir()
+    (second / "ONLY_SECOND").write_text("fake-only-second")
+    monkeypatch.setenv("PREFECT_SECRETS_MOUNTED_DIRS", f"{first}{os.pathsep}{second}")
+    secret = Secret("ONLY_SECOND")
+    assert secret.source() == f"mounted file {second / 'ONLY_SECOND'}"
+    found = [place for place in secret.explain() if place.status == "found"]
+    assert [place.location for place in found] == [f"mounted file {second / 'ONLY_SECOND'}"]
+    assert str(first) not in found[0].location
 
 
 def test_dirs_can_be_set_in_the_file(tmp_path: Path, write_config: Callable[..., Path]) -> None:
@@ -92,10 +109,37 @@ def test_binary_files_are_refused(mounted: Path) -> None:
     assert "fake" not in str(caught.value).replace(str(mounted), "")
 
 
-def test_an_empty_list_turns_the_source_off(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("PREFECT_SECRETS_MOUNTED_DIRS", "")
+@pytest.mark.parametrize("where", ["env", "file"])
+def test_an_empty_list_turns_the_source_off(
+    where: str, monkeypatch: pytest.MonkeyPatch, write_config: Callable[..., Path]
+) -> None:
+    """`[]` is the one way to turn it off, in the env var and in the file alike."""
+    if where == "env":
+        monkeypatch.setenv("PREFECT_SECRETS_MOUNTED_DIRS", "[]")
+    else:
+        write_config("[settings]\nmounted_dirs = []\n")
     with pytest.raises(SecretNotFound, match=r"mounted files: not read \(mounted_dirs is empty\)"):
         Secret("X").get()
+
+
+def test_an_empty_env_var_says_how_to_turn_it_off(monkeypatch: pytest.MonkeyPatch) -> None:
+    """An empty value is ambiguous (unset? off?): refused, naming the spelling that works."""
+    monkeypatch.setenv("PREFECT_SECRETS_MOUNTED_DIRS", "")
+    expected = r"PREFECT_SECRETS_MOUNTED_DIRS = '' is invalid: .*\[\]"
+    with pytest.raises(SettingsError, match=expected):
+        Secret("X").get()
+
+
+def test_a_json_list_in_the_env_var(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fake: Callable[[str], str]
+) -> None:
+    first, second = tmp_path / "one", tmp_path / "two"
+    first.mkdir()
+    second.mkdir()
+    value = fake("second")
+    (second / "X").write_text(value + "\n")
+    monkeypatch.setenv("PREFECT_SECRETS_MOUNTED_DIRS", f'["{first}", "{second}"]')
+    assert Secret("X").get() == value
 
 
 def test_relative_directories_are_refused(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -25,8 +25,8 @@ from prefect_secrets import (
     SecretTask,
     context,
 )
-from prefect_secrets._redaction import MASK, redact
-from prefect_secrets._task import DEFAULT_RETRIES, DEFAULT_RETRY_DELAY_SECONDS
+from prefect_secrets._masking.registry import MASK, redact
+from prefect_secrets._prefect.task import DEFAULT_RETRIES, DEFAULT_RETRY_DELAY_SECONDS
 from tests.support.leak_scan import files_under, occurrences
 from tests.support.servers import PrefectServer
 

@@ -1,1 +1,4 @@
-"""Where secrets come from. Each source is one module implementing `SecretSource`."""
+"""The built-in sources, one module each, and the registry that orders them (`registry`).
+
+Each implements the public contract in `prefect_secrets.sources`.
+"""

@@ -2,31 +2,33 @@
 
 from __future__ import annotations
 
-from prefect_secrets._config import Config
-from prefect_secrets._context import _overrides, context, override_names
-from prefect_secrets._sentinel import MISSING
-from prefect_secrets._sources.base import SecretKey, SecretSource
+from prefect_secrets._context import context, override_names, overrides, process_secrets
+from prefect_secrets._core import TYPE_CHECKING
+from prefect_secrets._core.missing import MISSING
+from prefect_secrets.sources import SecretKey, SecretSource, SourceConfig, org_key
 
-# typing costs ~10 ms to import; annotations need it only when type checking.
-TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Iterable
     from typing import Any
-
 
 __all__ = ["ContextSource"]
 
 
 class ContextSource(SecretSource):
     kind = "context"
+    blocking_io = False
 
-    def lookup(self, key: SecretKey, config: Config) -> Any:
-        # context_value(), inlined: this runs first in every lookup.
-        value = _overrides.get().get(key[0], MISSING)
+    def lookup(self, key: SecretKey, config: SourceConfig) -> Any:
+        # Runs first in every lookup: the two dict reads, without helpers.
+        value = overrides.get().get(key[0], MISSING)
         if value is MISSING:
-            return context._secrets._data.get(key[0], MISSING)
+            return process_secrets.get(key[0], MISSING)
         return value
 
-    def place(self, key: SecretKey, config: Config) -> str:
+    def names(self, config: SourceConfig) -> Iterable[SecretKey]:
+        return [org_key(name) for name in dict.fromkeys([*override_names(), *context.secrets])]
+
+    def place(self, key: SecretKey, config: SourceConfig) -> str:
         if key.name in override_names():
             return f"context: secrets_context override of {key.name}"
         if key.name in context.secrets:

@@ -23,14 +23,14 @@ import os
 import stat
 from _thread import allocate_lock
 
-from prefect_secrets._config import Config
-from prefect_secrets._errors import SecretSourceError
-from prefect_secrets._sentinel import MISSING
-from prefect_secrets._sources.base import SecretKey, SecretSource
+from prefect_secrets._core import TYPE_CHECKING
+from prefect_secrets._core.errors import SecretSourceError
+from prefect_secrets._core.missing import MISSING
+from prefect_secrets._core.names import is_valid_name
+from prefect_secrets.sources import SecretKey, SecretSource, SourceConfig, org_key
 
-# typing costs ~10 ms to import; annotations need it only when type checking.
-TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Iterable
     from typing import Any
 
 __all__ = ["DEFAULT_MOUNTED_DIR", "MountedSource"]
@@ -40,13 +40,14 @@ DEFAULT_MOUNTED_DIR = "/run/secrets"
 
 class MountedSource(SecretSource):
     kind = "mounted"
+    blocking_io = False
 
     def __init__(self) -> None:
         self._default_exists: bool | None = None
         self._contents: dict[str, tuple[tuple[int, ...], str]] = {}
         self._lock = allocate_lock()
 
-    def directories(self, config: Config) -> tuple[str, ...]:
+    def directories(self, config: SourceConfig) -> tuple[str, ...]:
         """The mounted directories in force, in search order."""
         configured = config.settings.mounted_dirs
         if configured is not None:
@@ -55,24 +56,52 @@ class MountedSource(SecretSource):
             self._default_exists = os.path.isdir(DEFAULT_MOUNTED_DIR)
         return (DEFAULT_MOUNTED_DIR,) if self._default_exists else ()
 
-    def lookup(self, key: SecretKey, config: Config) -> Any:
+    def lookup(self, key: SecretKey, config: SourceConfig) -> Any:
         for directory in self.directories(config):
             value = self._read(os.path.join(directory, key[0]), directory)
             if value is not MISSING:
                 return value
         return MISSING
 
-    def skip_reason(self, config: Config) -> str | None:
+    def supplier(self, key: SecretKey, config: SourceConfig) -> str | None:
+        """The file that supplies `key` (the first directory that has it), or None."""
+        for directory in self.directories(config):
+            path = os.path.join(directory, key[0])
+            if self._read(path, directory) is not MISSING:
+                return path
+        return None
+
+    def names(self, config: SourceConfig) -> Iterable[SecretKey]:
+        keys: dict[str, SecretKey] = {}
+        for directory in self.directories(config):
+            try:
+                entries = sorted(os.listdir(directory))
+            except OSError as exc:
+                raise _error(
+                    directory, f"mounted directory {directory} cannot be listed: {exc.strerror}"
+                ) from None
+            for entry in entries:
+                if is_valid_name(entry) and os.path.isfile(os.path.join(directory, entry)):
+                    keys.setdefault(entry, org_key(entry))
+        return list(keys.values())
+
+    def skip_reason(self, config: SourceConfig) -> str | None:
         if self.directories(config):
             return None
         if config.settings.mounted_dirs is not None:
             return "mounted_dirs is empty"
         return f"mounted_dirs is not set and {DEFAULT_MOUNTED_DIR} does not exist"
 
-    def place(self, key: SecretKey, config: Config) -> str:
+    def place(self, key: SecretKey, config: SourceConfig) -> str:
         directories = self.directories(config)
         if not directories:
             return f"mounted files: not read ({self.skip_reason(config)})"
+        try:
+            supplier = self.supplier(key, config)
+        except SecretSourceError:
+            supplier = None  # the lookup reports the failure itself
+        if supplier is not None:
+            return f"mounted file {supplier}"
         paths = ", ".join(os.path.join(directory, key[0]) for directory in directories)
         return f"mounted file {paths}"
 

@@ -61,7 +61,7 @@ def _stop() -> None:
 
 
 def main(path: str, count: int, size: int, first: int, mode: str) -> None:
-    from prefect_secrets._file_store import write_secrets
+    from prefect_secrets._config.store import write_secrets
 
     if mode != "stream":
         _stop_at(mode, os.path.realpath(path))

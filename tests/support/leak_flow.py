@@ -28,7 +28,7 @@ from prefect import flow, get_run_logger, task
 from prefect.runtime import flow_run
 
 from prefect_secrets import SecretTask
-from prefect_secrets._names import block_name
+from prefect_secrets._core.names import block_name
 
 
 def _digest(text: str) -> str:

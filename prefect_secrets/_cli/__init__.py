@@ -1,0 +1,1 @@
+"""The `prefect-secrets` command line (`app`), one module per group of commands."""

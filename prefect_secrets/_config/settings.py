@@ -1,0 +1,397 @@
+"""Settings: environment variables > the file's `[settings]` table > defaults.
+
+| setting            | env var                            | default                   |
+|--------------------|------------------------------------|---------------------------|
+| sources            | PREFECT_SECRETS_SOURCES            | the built-in order        |
+| server             | PREFECT_SECRETS_SERVER             | "auto"                    |
+| use_local_secrets  | PREFECT__CLOUD__USE_LOCAL_SECRETS  | (alias of server)         |
+| prefect1_config    | PREFECT_SECRETS_PREFECT1_CONFIG    | "~/.prefect/config.toml"  |
+| timeout            | PREFECT_SECRETS_TIMEOUT            | 5.0 (seconds)             |
+| retries            | PREFECT_SECRETS_RETRIES            | 2                         |
+| strict_permissions | PREFECT_SECRETS_STRICT_PERMISSIONS | false                     |
+| cache_ttl          | PREFECT_SECRETS_CACHE_TTL          | 60.0 (seconds; 0: off)    |
+| cache_miss_ttl     | PREFECT_SECRETS_CACHE_MISS_TTL     | 5.0 (seconds; 0: off)     |
+| min_mask_length    | PREFECT_SECRETS_MIN_MASK_LENGTH    | 4                         |
+| project            | PREFECT_SECRETS_PROJECT            | none (org-wide)           |
+| domain             | PREFECT_SECRETS_DOMAIN             | none (org-wide)           |
+| mounted_dirs       | PREFECT_SECRETS_MOUNTED_DIRS       | /run/secrets if it exists |
+
+Every value remembers where it came from (`Settings.origin(name)`): the env
+var, the file and line, or "default". `doctor` prints that; errors name it.
+
+Lists are written as TOML arrays in the file; in an env var as a JSON array
+(`'["env", "file"]'`, `'[]'` for none) or, for convenience, separated by
+`,` (`sources`) or `:` (`mounted_dirs`, like PATH).
+
+Two settings are read from the environment only, at every call:
+`PREFECT_SECRETS_CONFIG` (where the file is) and `PREFECT_SECRETS_ENV_PREFIX`
+(which env vars hold secrets). The prefix decides how the environment is
+read, so it lives there: an env lookup then never touches the disk.
+"""
+
+from __future__ import annotations
+
+import os
+
+from prefect_secrets._config.file import ConfigDocument
+from prefect_secrets._core import TYPE_CHECKING
+from prefect_secrets._core.environ import getenv, snapshot
+from prefect_secrets._core.errors import SettingsError
+from prefect_secrets._core.names import SCOPE_RULE, validate_scope
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator
+    from typing import Any
+
+__all__ = [
+    "DEFAULT_ENV_PREFIX",
+    "ENV_PREFIX_ENV_VAR",
+    "SERVER_MODES",
+    "SETTINGS",
+    "USE_LOCAL_SECRETS",
+    "Setting",
+    "Settings",
+    "env_prefix",
+    "load_settings",
+]
+
+ENV_PREFIX_ENV_VAR = "PREFECT_SECRETS_ENV_PREFIX"
+DEFAULT_ENV_PREFIX = "PREFECT"
+SERVER_MODES = ("auto", "always", "never")
+
+
+def env_prefix() -> str:
+    """The env var prefix, read at call time: `PREFECT` unless overridden."""
+    prefix = getenv(ENV_PREFIX_ENV_VAR)
+    if prefix is None:
+        return DEFAULT_ENV_PREFIX
+    if not prefix or not prefix.replace("_", "").isalnum() or not prefix.isascii():
+        raise SettingsError(
+            f"{ENV_PREFIX_ENV_VAR}={prefix!r} is invalid: "
+            "expected letters, digits and '_', e.g. PREFECT"
+        )
+    return prefix
+
+
+class Setting:
+    """How one setting is read: its env var, its parser, its default, one line of help."""
+
+    __slots__ = ("default", "env_var", "help", "name", "parse")
+
+    def __init__(self, name: str, parse: Callable[[object], Any], default: Any, help: str) -> None:
+        self.name = name
+        self.env_var = f"PREFECT_SECRETS_{name.upper()}"
+        self.parse = parse
+        self.default = default
+        self.help = help
+
+    def __repr__(self) -> str:
+        return f"Setting({self.name!r}, env_var={self.env_var!r})"
+
+
+class Settings:
+    """The settings in force (immutable), each with where it came from. Built by `load_settings`."""
+
+    __slots__ = (
+        "_origins",
+        "cache_miss_ttl",
+        "cache_ttl",
+        "domain",
+        "min_mask_length",
+        "mounted_dirs",
+        "prefect1_config",
+        "project",
+        "retries",
+        "server",
+        "sources",
+        "strict_permissions",
+        "timeout",
+    )
+
+    _origins: dict[str, str]
+    sources: tuple[str, ...] | None
+    """Source kinds to ask, highest precedence first; None: the built-in order."""
+    server: str
+    """When to ask the Prefect server: "auto", "always" or "never"."""
+    prefect1_config: str | None
+    """Prefect 1's config file, read below ours for its [context.secrets]; None: off."""
+    timeout: float
+    """Seconds before one request to a remote store is abandoned."""
+    retries: int
+    """How many times a transient failure of a remote store is retried (with backoff)."""
+    strict_permissions: bool
+    """Refuse, rather than warn about, a config file that others can read."""
+    cache_ttl: float
+    """Seconds a value read from a remote store is reused in this process; 0: no cache."""
+    cache_miss_ttl: float
+    """Seconds a "no such secret" answer from a remote store is reused; 0: not cached."""
+    min_mask_length: int
+    """Values shorter than this are not masked in output (masking "a" would mask every "a")."""
+    project: str | None
+    """The project scope of secrets that do not name one (None: no project)."""
+    domain: str | None
+    """The domain scope of secrets that do not name one (None: no domain)."""
+    mounted_dirs: tuple[str, ...] | None
+    """Directories of one-file-per-secret mounts; None: /run/secrets when it exists."""
+
+    def __init__(self, values: dict[str, Any] | None = None, **origins: str) -> None:
+        values = values or {}
+        unknown = set(values) - set(SETTINGS)
+        if unknown:
+            raise TypeError(f"unknown settings: {sorted(unknown)}")
+        for name, setting in SETTINGS.items():
+            object.__setattr__(self, name, values.get(name, setting.default))
+        object.__setattr__(self, "_origins", origins)
+
+    def origin(self, name: str) -> str:
+        """Where the value of setting `name` comes from: an env var, a file and line, or
+        "default"."""
+        if name not in SETTINGS:
+            raise KeyError(name)
+        return self._origins.get(name, "default")
+
+    def __iter__(self) -> Iterator[tuple[str, Any]]:
+        """(name, value) of every setting, in the documented order."""
+        return ((name, getattr(self, name)) for name in SETTINGS)
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError("Settings are immutable; set env vars or the file's [settings]")
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Settings):
+            return NotImplemented
+        return list(self) == list(other)
+
+    def __hash__(self) -> int:
+        return hash(tuple(value for _, value in self))
+
+    def __repr__(self) -> str:
+        return f"Settings({', '.join(f'{name}={value!r}' for name, value in self)})"
+
+
+# --- parsers: each raises ValueError with what was expected -------------------------------------
+
+
+def _parse_server(value: object) -> str:
+    if isinstance(value, str) and value.strip().lower() in SERVER_MODES:
+        return value.strip().lower()
+    raise ValueError("expected one of 'auto', 'always', 'never'")
+
+
+def _parse_bool(value: object) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str):
+        lowered = value.strip().lower()
+        if lowered in ("1", "true", "yes", "on"):
+            return True
+        if lowered in ("0", "false", "no", "off"):
+            return False
+    raise ValueError("expected true or false")
+
+
+def _parse_path(value: object) -> str | None:
+    if not isinstance(value, str):
+        raise ValueError('expected a path, or "" to turn it off')
+    return os.path.expanduser(value) if value else None
+
+
+def _parse_number(value: object, expected: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        raise ValueError(expected)
+    try:
+        return float(value)
+    except ValueError:
+        raise ValueError(expected) from None
+
+
+def _parse_seconds(value: object) -> float:
+    seconds = _parse_number(value, "expected a number of seconds")
+    # NaN fails every comparison, so it fails this one too.
+    if not 0 < seconds < float("inf"):
+        raise ValueError("expected a finite number of seconds greater than 0")
+    return seconds
+
+
+def _parse_ttl(value: object) -> float:
+    seconds = _parse_number(value, "expected a number of seconds, 0 or more")
+    if not 0 <= seconds < float("inf"):
+        raise ValueError("expected a finite number of seconds, 0 or more (0 turns it off)")
+    return seconds
+
+
+def _parse_count(value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, str)):
+        raise ValueError("expected a whole number, 0 or more")
+    try:
+        count = int(value)
+    except ValueError:
+        raise ValueError("expected a whole number, 0 or more") from None
+    if count < 0:
+        raise ValueError("expected a whole number, 0 or more")
+    return count
+
+
+def _parse_mask_length(value: object) -> int:
+    length = _parse_count(value)
+    if length < 1:
+        raise ValueError("expected a whole number, 1 or more")
+    return length
+
+
+def _scope_parser(what: str) -> Callable[[object], str | None]:
+    def parse(value: object) -> str | None:
+        if not isinstance(value, str):
+            raise ValueError(f'expected a {what} name, or "" for none')
+        if not value:
+            return None
+        try:
+            return validate_scope(value, what=what)
+        except ValueError:
+            raise ValueError(f"{what} names are {SCOPE_RULE}") from None
+
+    return parse
+
+
+def _string_list(value: object, separator: str, what: str) -> list[str]:
+    """A TOML array, or an env var's JSON array or `separator`-separated text."""
+    if isinstance(value, str):
+        text = value.strip()
+        if not text:
+            raise ValueError(f"is empty: write [] for no {what}")
+        if text.startswith("["):
+            import json
+
+            try:
+                value = json.loads(text)
+            except ValueError:
+                raise ValueError(f'expected a JSON array of {what}, like ["a", "b"]') from None
+        else:
+            return [item.strip() for item in text.split(separator) if item.strip()]
+    if isinstance(value, list) and all(isinstance(item, str) and item for item in value):
+        return list(value)
+    raise ValueError(f"expected a list of {what}")
+
+
+def _parse_dirs(value: object) -> tuple[str, ...]:
+    dirs = tuple(os.path.expanduser(item) for item in _string_list(value, os.pathsep, "dirs"))
+    for directory in dirs:
+        if not os.path.isabs(directory):
+            raise ValueError(f"{directory!r} is not an absolute path")
+    return dirs
+
+
+def _parse_sources(value: object) -> tuple[str, ...]:
+    # Which kinds exist (plug-ins included) is the registry's business; here only the shape.
+    kinds = tuple(_string_list(value, ",", "source kinds"))
+    if not kinds:
+        raise ValueError("expected at least one source kind")
+    for kind in kinds:
+        if kinds.count(kind) > 1:
+            raise ValueError(f"{kind!r} is listed twice")
+    return kinds
+
+
+#: Every setting, in the order `doctor` and the docs show them.
+SETTINGS: dict[str, Setting] = {
+    setting.name: setting
+    for setting in (
+        Setting("sources", _parse_sources, None, "source kinds to ask, highest first"),
+        Setting("server", _parse_server, "auto", "when to ask the Prefect server"),
+        Setting(
+            "prefect1_config",
+            _parse_path,
+            os.path.join("~", ".prefect", "config.toml"),
+            'Prefect 1\'s config file, read for its [context.secrets]; "" turns it off',
+        ),
+        Setting("timeout", _parse_seconds, 5.0, "seconds before a request is abandoned"),
+        Setting("retries", _parse_count, 2, "retries of a transient failure"),
+        Setting("strict_permissions", _parse_bool, False, "refuse a config file others can read"),
+        Setting("cache_ttl", _parse_ttl, 60.0, "seconds a remote answer is reused"),
+        Setting("cache_miss_ttl", _parse_ttl, 5.0, "seconds a remote 'no such secret' is reused"),
+        Setting("min_mask_length", _parse_mask_length, 4, "shorter values are not masked"),
+        Setting("project", _scope_parser("project"), None, "the default project scope"),
+        Setting("domain", _scope_parser("domain"), None, "the default domain scope"),
+        Setting("mounted_dirs", _parse_dirs, None, "directories of mounted secret files"),
+    )
+}
+
+#: Prefect 1's switch, kept as an alias of `server`: true = never ask the server.
+USE_LOCAL_SECRETS = "use_local_secrets"
+_ALIAS_ENV_VAR = "PREFECT__CLOUD__USE_LOCAL_SECRETS"
+_ENV_VARS = (*(setting.env_var for setting in SETTINGS.values()), _ALIAS_ENV_VAR)
+
+
+def _env_layer(values: dict[str, Any], origins: dict[str, str]) -> None:
+    for name, setting in SETTINGS.items():
+        raw = getenv(setting.env_var)
+        if raw is not None:
+            values[name] = _parse(setting.parse, raw, setting.env_var)
+            origins[name] = f"env {setting.env_var}"
+    alias = getenv(_ALIAS_ENV_VAR)
+    if alias is not None:
+        use_local = _parse(_parse_bool, alias, _ALIAS_ENV_VAR)
+        both = f"{_ALIAS_ENV_VAR} and {SETTINGS['server'].env_var}"
+        _merge_alias(values, origins, use_local, f"env {_ALIAS_ENV_VAR}", both)
+
+
+def _file_layer(document: ConfigDocument, values: dict[str, Any], origins: dict[str, str]) -> None:
+    table = document.settings
+    for key, raw in table.items():
+        if key == USE_LOCAL_SECRETS:
+            continue
+        setting = SETTINGS.get(key)
+        where = f"{document.where('settings', key)}: [settings] {key}"
+        if setting is None:
+            known = ", ".join([*SETTINGS, USE_LOCAL_SECRETS])
+            raise SettingsError(f"{where} is not a known setting (known: {known})")
+        values[key] = _parse(setting.parse, raw, where)
+        origins[key] = document.where("settings", key)
+    if USE_LOCAL_SECRETS in table:
+        where = f"{document.where('settings', USE_LOCAL_SECRETS)}: [settings] {USE_LOCAL_SECRETS}"
+        use_local = _parse(_parse_bool, table[USE_LOCAL_SECRETS], where)
+        origin = f"{document.where('settings', USE_LOCAL_SECRETS)} ({USE_LOCAL_SECRETS})"
+        _merge_alias(values, origins, use_local, origin, f"{where} and [settings] server")
+
+
+def _merge_alias(
+    values: dict[str, Any], origins: dict[str, str], use_local: bool, origin: str, both: str
+) -> None:
+    mode = "never" if use_local else "always"
+    if values.setdefault("server", mode) != mode:
+        raise SettingsError(f"{both} disagree: set only one of them")
+    origins.setdefault("server", origin)
+
+
+def _parse(parse: Callable[[object], Any], raw: object, where: str) -> Any:
+    try:
+        return parse(raw)
+    except ValueError as exc:
+        raise SettingsError(f"{where} = {raw!r} is invalid: {exc}") from None
+
+
+# Keyed by the document itself (compared by identity) and the raw env values.
+_cache: dict[tuple[object, ...], Settings] = {}
+
+
+def load_settings(document: ConfigDocument) -> Settings:
+    """The settings in force: env vars > `document`'s [settings] > defaults.
+
+    Env vars are read at every call; parsing happens once per combination of
+    env values and file version.
+    """
+    key = (document, snapshot(_ENV_VARS))
+    found = _cache.get(key)
+    if found is None:
+        file_values: dict[str, Any] = {}
+        file_origins: dict[str, str] = {}
+        _file_layer(document, file_values, file_origins)
+        env_values: dict[str, Any] = {}
+        env_origins: dict[str, str] = {}
+        _env_layer(env_values, env_origins)
+        if len(_cache) >= 64:
+            _cache.clear()
+        found = _cache[key] = Settings(
+            {**file_values, **env_values}, **{**file_origins, **env_origins}
+        )
+    return found

@@ -1,0 +1,9 @@
+"""Masking: every value the library hands out is registered (`registry`) and replaced by
+`********` wherever Prefect or Python could write it out (`hooks`, installed by `arming`
+once the first value is handed out)."""
+
+from __future__ import annotations
+
+from prefect_secrets._masking import arming, registry
+
+registry.on_first_value(arming.arm)

@@ -1,0 +1,9 @@
+"""Resolution: the one walk of the precedence (`walk`), the lookup loops (`_async`, and
+`_sync` generated from it) and `explain`."""
+
+from __future__ import annotations
+
+from prefect_secrets._resolution._async import aresolve, aresolve_many
+from prefect_secrets._resolution._sync import resolve, resolve_many
+
+__all__ = ["aresolve", "aresolve_many", "resolve", "resolve_many"]

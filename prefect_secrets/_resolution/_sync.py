@@ -1,0 +1,82 @@
+"""`resolve` and `resolve_many`, GENERATED from `_async.py`: do not edit.
+
+Edit `_async.py`, then run `python -m tests.support.unasync` (a test checks they agree).
+"""
+
+from __future__ import annotations
+
+from prefect_secrets._config.lookup import SourceConfig, read_hot_environment
+from prefect_secrets._core import TYPE_CHECKING
+from prefect_secrets._core.missing import MISSING
+from prefect_secrets._resolution.walk import active_sources, keys_for, last_sources, not_found
+from prefect_secrets.sources import SecretKey, SecretSource, org_key
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+    from typing import Any
+
+__all__ = ["resolve", "resolve_many"]
+
+
+def resolve(
+    name: str, project: str | None = None, domain: str | None = None
+) -> tuple[Any, SecretSource, SecretKey]:
+    """(stored value, source, key) of the first source, and scope, that has `name`.
+
+    Raises `SecretNotFound` naming every place searched, or the
+    `SecretSourceError` of the first source that failed.
+    """
+    config = SourceConfig()
+    key = org_key(name)
+    # The order's fast path: one env read and one comparison (see the registry).
+    environment = config.environment = read_hot_environment()
+    last = last_sources[0]
+    sources = last[1] if last[0] == environment else active_sources(config)
+    for source in sources:
+        if source.scoped:
+            keys = keys_for(source, name, project, domain, config)
+            if len(keys) > 1:
+                # One call for the whole chain: a server answers it in one request.
+                hits = source.lookup_many(keys, config)
+                for scoped_key in keys:
+                    if scoped_key in hits:
+                        return hits[scoped_key], source, scoped_key
+                continue
+        value = source.lookup(key, config)
+        if value is not MISSING:
+            return value, source, key
+    raise not_found([name], project, domain, config)
+
+
+def resolve_many(
+    names: Sequence[str],
+    project: str | None = None,
+    domain: str | None = None,
+    *,
+    all_required: bool = True,
+) -> dict[str, Any]:
+    """{name: stored value}; for each name, the same order of sources and scopes as `resolve`.
+
+    Each source is asked once for every key still unresolved, so a server
+    gets one request (per 200 names) for everything local sources lack.
+    Missing names raise `SecretNotFound`, or with `all_required=False` are left out.
+    """
+    config = SourceConfig()
+    remaining = list(dict.fromkeys(names))
+    found: dict[str, Any] = {}
+    for source in active_sources(config):
+        if not remaining:
+            break
+        chains = {n: keys_for(source, n, project, domain, config) for n in remaining}
+        keys = [key for chain in chains.values() for key in chain]
+        hits = source.lookup_many(keys, config)
+        remaining = []
+        for name, chain in chains.items():
+            hit = next((hits[key] for key in chain if key in hits), MISSING)
+            if hit is MISSING:
+                remaining.append(name)
+            else:
+                found[name] = hit
+    if remaining and all_required:
+        raise not_found(remaining, project, domain, config)
+    return found

@@ -1,0 +1,209 @@
+"""The HTTP layer under the server client: one connection pool per endpoint, bounded
+retries of transient failures, CSRF tokens, and one-line errors that never quote a body.
+
+Error messages name the server and what was being done, never a response
+body: Prefect's validation errors quote the request, value included.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from typing import TYPE_CHECKING, Any
+
+from prefect_secrets._core.errors import SecretSourceError
+from prefect_secrets._server.endpoint import Endpoint
+
+if TYPE_CHECKING:
+    import httpx
+
+__all__ = ["ApiTransport", "detail_of", "limit_from"]
+
+_RETRYABLE_STATUS = frozenset({408, 429, 500, 502, 503, 504})
+_MAX_BACKOFF = 2.0
+_DEFAULT_FILTER_LIMIT = 200
+
+
+class ApiTransport:
+    """One connection pool to one endpoint, shared by every thread of the process."""
+
+    def __init__(self, endpoint: Endpoint) -> None:
+        import ssl
+
+        import httpx
+
+        # The same TLS choices as Prefect's client (PREFECT_API_TLS_INSECURE_SKIP_VERIFY,
+        # PREFECT_API_SSL_CERT_FILE, which defaults to $SSL_CERT_FILE).
+        if endpoint.tls_insecure:
+            tls = ssl.create_default_context()
+            tls.check_hostname = False
+            tls.verify_mode = ssl.CERT_NONE
+        else:
+            tls = ssl.create_default_context(cafile=endpoint.ca_file)
+        self.endpoint = endpoint
+        self._http = httpx.Client(
+            base_url=endpoint.api_url + "/",
+            headers=dict(endpoint.headers),
+            verify=tls,
+            # Redirects would carry credentials to wherever they point.
+            follow_redirects=False,
+            limits=httpx.Limits(
+                max_connections=16, max_keepalive_connections=8, keepalive_expiry=25
+            ),
+        )
+
+        # Writes-like requests (our POST of the block filter) need a CSRF token
+        # when the server enables CSRF protection; fetched on first refusal.
+        self._csrf_headers: dict[str, str] = {}
+        # The server caps `limit` (PREFECT_SERVER_API_DEFAULT_LIMIT, 200 by
+        # default); learned from its 422 answer if it is lower.
+        self.filter_limit = _DEFAULT_FILTER_LIMIT
+
+    def close(self) -> None:
+        self._http.close()
+
+    def json_object(self, response: httpx.Response, what: str) -> dict[str, Any]:
+        if response.status_code != 200:
+            raise self.error(what, f"answered HTTP {response.status_code}")
+        try:
+            document = response.json()
+        except ValueError:
+            document = None
+        if not isinstance(document, dict):
+            raise self.error(what, "answered with something that is not a JSON object")
+        return document
+
+    def json_list(self, response: httpx.Response, what: str) -> list[Any]:
+        if response.status_code != 200:
+            raise self.error(what, f"answered HTTP {response.status_code}")
+        try:
+            documents = response.json()
+        except ValueError:
+            documents = None
+        if not isinstance(documents, list):
+            raise self.error(what, "answered with something that is not a JSON list")
+        return documents
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        what: str,
+        timeout: float,
+        retries: int,
+        params: dict[str, str] | None = None,
+        json: object = None,
+    ) -> httpx.Response:
+        """Send with bounded retries of transient failures; 401/403 are never retried."""
+        import httpx
+
+        failure = ""
+        csrf_refreshed = False
+        attempt = 0
+        while attempt <= retries:
+            retry_after = None
+            headers = self._csrf_headers if method != "GET" else None
+            try:
+                response = self._http.request(
+                    method, path, params=params, json=json, headers=headers, timeout=timeout
+                )
+            except httpx.TimeoutException:
+                failure = f"no answer within {timeout:g} s"
+            except httpx.ConnectError as exc:
+                failure = f"cannot connect ({_reason(exc)})"
+            except (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError):
+                failure = "the connection was closed mid-response"
+            except httpx.TransportError as exc:
+                failure = f"transport error ({type(exc).__name__})"
+            else:
+                status = response.status_code
+                if (
+                    status == 403
+                    and method != "GET"
+                    and not csrf_refreshed
+                    and _is_csrf_refusal(response)
+                ):
+                    csrf_refreshed = True
+                    self._refresh_csrf_token(what=what, timeout=timeout)
+                    continue
+                if status in (401, 403):
+                    raise self.error(
+                        what,
+                        f"refused access (HTTP {status}): check PREFECT_API_KEY / "
+                        "PREFECT_API_AUTH_STRING for this server",
+                    )
+                if status not in _RETRYABLE_STATUS:
+                    return response
+                failure = f"answered HTTP {status}"
+                retry_after = _retry_after(response)
+            if attempt < retries:
+                time.sleep(_backoff(attempt, retry_after))
+            attempt += 1
+        tries = f" after {retries + 1} attempts" if retries else ""
+        raise self.error(what, f"failed{tries}: {failure}")
+
+    def _refresh_csrf_token(self, *, what: str, timeout: float) -> None:
+        """Get a CSRF token the way Prefect's client does (GET /csrf-token?client=<id>)."""
+        import uuid
+
+        client_id = str(uuid.uuid4())
+        response = self.request(
+            "GET", "csrf-token", params={"client": client_id}, what=what, timeout=timeout, retries=0
+        )
+        try:
+            token = response.json()["token"]
+        except (ValueError, KeyError, TypeError):
+            raise self.error(what, f"refused a CSRF token (HTTP {response.status_code})") from None
+        self._csrf_headers = {"Prefect-Csrf-Token": token, "Prefect-Csrf-Client": client_id}
+
+    def error(self, what: str, reason: str) -> SecretSourceError:
+        return SecretSourceError(
+            f"Prefect server {self.endpoint}: {what}: {reason}",
+            source="server",
+            place=self.endpoint.api_url,
+        )
+
+
+def _is_csrf_refusal(response: httpx.Response) -> bool:
+    detail = detail_of(response)
+    return isinstance(detail, str) and "CSRF" in detail
+
+
+def limit_from(response: httpx.Response) -> int | None:
+    """The server's cap on `limit`, from its 422 "must be less than or equal to N"."""
+    if response.status_code != 422:
+        return None
+    detail = detail_of(response)
+    marker = "must be less than or equal to "
+    if isinstance(detail, str) and marker in detail:
+        digits = detail.split(marker, 1)[1].rstrip(".")
+        return int(digits) if digits.isdigit() else None
+    return None
+
+
+def detail_of(response: httpx.Response) -> object:
+    try:
+        return response.json().get("detail")
+    except (ValueError, AttributeError):
+        return None
+
+
+def _reason(exc: Exception) -> str:
+    text = str(exc) or type(exc).__name__
+    # httpx wraps OSError texts like "[Errno 111] Connection refused".
+    return text.split("] ", 1)[-1]
+
+
+def _retry_after(response: httpx.Response) -> float | None:
+    try:
+        return float(response.headers.get("Retry-After", ""))
+    except ValueError:
+        return None
+
+
+def _backoff(attempt: int, retry_after: float | None) -> float:
+    delay: float = min(_MAX_BACKOFF, 0.2 * 2**attempt) * random.uniform(0.8, 1.2)
+    if retry_after is not None:
+        delay = max(delay, min(retry_after, _MAX_BACKOFF * 2))
+    return delay
