@@ -21,11 +21,12 @@ import subprocess
 import sys
 import tempfile
 import time
-import timeit
-from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 
+from bench.common import Figure, interleaved, median_per_call
+from bench.managers import aws_figures
+from bench.masking import masking_figures
 from tests.support.servers import counting_proxy, start_prefect_server
 
 # `python -m bench` runs from the repository root, which puts it on sys.path:
@@ -35,39 +36,6 @@ ROOT = Path(__file__).resolve().parent.parent
 ENV_NAME = "BENCH_ENV_SECRET"
 FILE_NAME = "BENCH_FILE_SECRET"
 FAKE_VALUE = '"fake-bench-value"'
-
-
-@dataclass
-class Figure:
-    figure: str
-    ours: float
-    anchor: float
-    unit: str
-    ratio: float
-    goal: str
-    # None for a figure shown for context, with no goal of its own.
-    met: bool | None
-    note: str = ""
-
-
-def median_per_call(stmt: Callable[[], object], calls: int) -> float:
-    return timeit.timeit(stmt, number=calls) / calls
-
-
-def interleaved(
-    ours: Callable[[], float], anchor: Callable[[], float], rounds: int
-) -> tuple[float, float]:
-    """Medians of `rounds` alternating measurements (order flipped every round)."""
-    ours_times: list[float] = []
-    anchor_times: list[float] = []
-    for index in range(rounds):
-        if index % 2:
-            anchor_times.append(anchor())
-            ours_times.append(ours())
-        else:
-            ours_times.append(ours())
-            anchor_times.append(anchor())
-    return statistics.median(ours_times), statistics.median(anchor_times)
 
 
 def whole_process(rounds: int) -> Figure:
@@ -312,6 +280,8 @@ def main() -> int:
         figures += server_figures(names, args.rounds)
         figures.append(get_many_figure(names, args.rounds))
         figures.append(single_flight_figure(server.api_url, names[-1]))
+        figures += masking_figures(max(3, args.rounds // 2))
+        figures += aws_figures(max(3, args.rounds // 2))
     finally:
         server.stop()
 

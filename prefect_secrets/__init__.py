@@ -15,6 +15,7 @@ from prefect_secrets._core.errors import (
     SecretInjectionError,
     SecretNotFound,
     SecretSourceError,
+    SecretStorageRefused,
     SettingsError,
     UnsupportedBySource,
 )
@@ -54,6 +55,7 @@ __all__ = [
     "SecretInjectionError",
     "SecretNotFound",
     "SecretSourceError",
+    "SecretStorageRefused",
     "SecretTask",
     "SecretsTask",
     "SettingsError",

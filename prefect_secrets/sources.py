@@ -16,7 +16,15 @@ A source answers one question, `lookup(key, config)`: the value stored for
 | `exists(key, config)`         | `lookup(...) is not MISSING`  | `set`/`import` (replace?)    |
 | `place(key, config)`          | "<kind> <name>"               | messages, `which`, `ls`      |
 | `stored_place(key, config)`   | `place`                       | `set`/`delete` messages      |
+| `lookup_version(key, v, cfg)` | no versions (an error)        | the source's users (pinning) |
+| `versions(key, config)`       | no versions (an error)        | the source's users (audits)  |
 | `skip_reason(config)`         | never skipped                 | `which`, `ls`, `doctor`      |
+| `check(config)`               | a `names` call                | `doctor`                     |
+
+A source that has settings of its own declares them in `setting_specs`
+(`Setting(name, parse, default, help)`); users write them in the config
+file's `[settings.<kind>]` table or as env vars `PREFECT_SECRETS_<KIND>_<NAME>`,
+and the source reads them with `config.source_settings(self)`.
 
 The rules every source keeps:
 - `MISSING` means "this source has no such secret". A source that cannot tell
@@ -51,6 +59,8 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 
 from prefect_secrets._config.lookup import SourceConfig
+from prefect_secrets._config.settings import Setting
+from prefect_secrets._config.source_settings import SourceSettings
 from prefect_secrets._core import TYPE_CHECKING
 from prefect_secrets._core.errors import SecretSourceError, UnsupportedBySource
 from prefect_secrets._core.missing import MISSING
@@ -64,7 +74,9 @@ __all__ = [
     "SecretKey",
     "SecretSource",
     "SecretSourceError",
+    "Setting",
     "SourceConfig",
+    "SourceSettings",
     "UnsupportedBySource",
     "org_key",
 ]
@@ -126,6 +138,11 @@ class SecretSource(ABC):
     #: Whether `lookup` may block on I/O (the network). Async lookups then run it on a
     #: worker thread, so that the event loop never waits on it.
     blocking_io: ClassVar[bool] = True
+    #: The settings this source reads: `[settings.<kind>]` in the config file, env vars
+    #: `PREFECT_SECRETS_<KIND>_<NAME>`; read with `config.source_settings(self)`.
+    setting_specs: ClassVar[tuple[Setting, ...]] = ()
+    #: Whether the store keeps versions of a secret (`Secret(name, version="3")`).
+    versioned: ClassVar[bool] = False
 
     @abstractmethod
     def lookup(self, key: SecretKey, config: SourceConfig) -> Any:
@@ -159,6 +176,16 @@ class SecretSource(ABC):
         import asyncio
 
         return await asyncio.to_thread(self.lookup_many, keys, config)
+
+    def lookup_version(self, key: SecretKey, version: str, config: SourceConfig) -> Any:
+        """The value of `version` of `key`, or MISSING (no such secret, or no such version)."""
+        raise UnsupportedBySource(
+            f"source {self.kind!r} keeps no versions: a pinned version cannot be read from it"
+        )
+
+    def versions(self, key: SecretKey, config: SourceConfig) -> list[str]:
+        """The versions of `key` the store keeps, oldest first (`ls --versions`)."""
+        raise UnsupportedBySource(f"source {self.kind!r} keeps no versions")
 
     def names(self, config: SourceConfig) -> Iterable[SecretKey]:
         """Every key this source holds (never values), for `prefect-secrets ls`."""
@@ -202,6 +229,12 @@ class SecretSource(ABC):
     def skip_reason(self, config: SourceConfig) -> str | None:
         """Why this source is not asked at all in this configuration; None when it is."""
         return None
+
+    def check(self, config: SourceConfig) -> str:
+        """Whether the source is reachable and this process may use it, for `doctor`: a
+        short description of what was checked. Raises what a lookup would raise."""
+        count = sum(1 for _ in self.names(config))
+        return f"listed {count} secret{'s' if count != 1 else ''}"
 
     def canonical_name(self, name: str) -> str:
         """The name under which this source stores `name` (a server may fold case): two

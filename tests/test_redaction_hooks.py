@@ -74,7 +74,7 @@ def test_prefects_handlers_carry_the_masking_filter(secret: str) -> None:
     import prefect.main  # noqa: F401 - what `from prefect import flow` runs: configures logging
     from prefect.logging.handlers import APILogHandler, PrefectConsoleHandler
 
-    from prefect_secrets._masking.hooks import RedactingFilter
+    from prefect_secrets._masking.records import RedactingFilter
 
     def filtered(handler: logging.Handler) -> bool:
         return any(isinstance(f, RedactingFilter) for f in handler.filters)
@@ -93,7 +93,7 @@ def test_the_filter_masks_fields_set_after_creation(secret: str) -> None:
     factory ran; the handler filter masks them as the handler formats the record."""
     from prefect.logging.formatters import PrefectFormatter
 
-    from prefect_secrets._masking.hooks import RedactingFilter
+    from prefect_secrets._masking.records import RedactingFilter
 
     out = io.StringIO()
     handler = logging.StreamHandler(out)
@@ -119,7 +119,7 @@ def test_setup_logging_is_wrapped_and_new_handlers_are_filtered() -> None:
         "value = prefect_secrets.Secret('X').get()\n"
         "import prefect\n"
         "from prefect.logging import configuration\n"
-        "from prefect_secrets._masking.hooks import RedactingFilter\n"
+        "from prefect_secrets._masking.records import RedactingFilter\n"
         "assert getattr(configuration.setup_logging, '_prefect_secrets_masking', False)\n"
         "configuration.setup_logging(incremental=False)\n"
         "handlers = [h for name in ('', 'prefect', 'prefect.flow_runs', 'prefect.task_runs')\n"

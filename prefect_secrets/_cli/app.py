@@ -3,7 +3,7 @@
     prefect-secrets set WAREHOUSE_PASSWORD            # hidden prompt, or stdin
     prefect-secrets set WAREHOUSE_PASSWORD --server   # a Prefect Secret block
     prefect-secrets get WAREHOUSE_PASSWORD            # masked; --reveal prints it
-    prefect-secrets ls | which NAME | delete NAME | doctor | import-prefect1
+    prefect-secrets ls | which NAME | delete NAME | doctor | import | import-prefect1
 
 Built like Prefect's own CLI: cyclopts for parsing, rich for output, one
 module per group of commands (`secrets`: set/get/delete, `listing`: ls/which,
@@ -80,6 +80,7 @@ app.command(listing.list_secrets, name="ls")
 app.command(secrets.delete_secret, name="delete")
 app.command(listing.which_secret, name="which")
 app.command(doctor.doctor, name="doctor")
+app.command(imports.import_between, name="import")
 app.command(imports.import_prefect1, name="import-prefect1")
 
 

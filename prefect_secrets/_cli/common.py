@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Annotated, Any
 
 from cyclopts import Parameter
@@ -20,6 +23,7 @@ __all__ = [
     "DomainOption",
     "JsonOutput",
     "NameArgument",
+    "OnlyStoreOption",
     "OrgOption",
     "ProjectOption",
     "StoreOption",
@@ -27,12 +31,15 @@ __all__ = [
     "in_scope",
     "key_in_scope",
     "lookup_scope",
+    "only_store",
     "parse_json",
     "read_value",
     "store",
     "type_name",
     "value_text",
 ]
+
+SOURCES_ENV_VAR = "PREFECT_SECRETS_SOURCES"
 
 NameArgument = Annotated[
     str, Parameter(help="The secret's name: 1-255 letters, digits, '_' and '-'.")
@@ -62,6 +69,14 @@ StoreOption = Annotated[
         name="--store",
         help="Where to write: a source kind that can store secrets (file, server, ...). "
         "Default: file.",
+    ),
+]
+OnlyStoreOption = Annotated[
+    str | None,
+    Parameter(
+        name="--store",
+        help="Only this source (a kind: file, server, aws, vault, keyring, ...), whether "
+        "or not the sources setting lists it.",
     ),
 ]
 YesOption = Annotated[
@@ -139,6 +154,30 @@ def store(kind: str, config: SourceConfig, *, doing: str) -> SecretSource:
     if getattr(type(source), capability) is getattr(SecretSource, capability):
         raise UnsupportedBySource(f"source {kind!r} cannot {doing} secrets")
     return source
+
+
+@contextmanager
+def only_store(kind: str | None) -> Iterator[None]:
+    """Within: lookups, `ls` and `which` ask the source `kind` only (None: as configured).
+
+    The CLI is one command per process, so the `sources` setting's env var is the one
+    switch that every layer (the walk, `explain`, the listing) already obeys.
+    """
+    if kind is None:
+        yield
+        return
+    if kind not in available_kinds():
+        known = ", ".join(available_kinds())
+        raise CliError(f"--store {kind}: no such source (known: {known})", EXIT_USAGE)
+    saved = os.environ.get(SOURCES_ENV_VAR)
+    os.environ[SOURCES_ENV_VAR] = kind
+    try:
+        yield
+    finally:
+        if saved is None:
+            os.environ.pop(SOURCES_ENV_VAR, None)
+        else:
+            os.environ[SOURCES_ENV_VAR] = saved
 
 
 def type_name(value: Any) -> str:

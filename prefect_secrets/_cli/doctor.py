@@ -4,7 +4,11 @@ their order, and the Prefect server; what to fix, with the fix."""
 from __future__ import annotations
 
 import os
+import sys
 from dataclasses import dataclass
+from typing import Annotated
+
+from cyclopts import Parameter
 
 from prefect_secrets._cli.output import EXIT_OK, EXIT_SOURCE_FAILED, out
 from prefect_secrets._config.file import ConfigDocument, ConfigFile, config_path
@@ -21,6 +25,7 @@ from prefect_secrets._core.names import env_var_name
 from prefect_secrets._server.endpoint import server_skip_reason
 from prefect_secrets._sources.prefect1 import PREFECT1_LABEL
 from prefect_secrets._sources.registry import DEFAULT_ORDER, active_sources
+from prefect_secrets.sources import SecretSource
 
 __all__ = ["doctor"]
 
@@ -36,12 +41,24 @@ class _Check:
 _MARKS = {"ok": ("✓", "green"), "warn": ("!", "yellow"), "fail": ("✗", "red"), "info": ("·", "")}
 
 
-def doctor() -> int:
-    """Check the config file, the settings in force and the Prefect server; say what to fix.
+def doctor(
+    *,
+    masking: Annotated[
+        bool,
+        Parameter(
+            help="Instead, check every masking hook end to end in this process and this "
+            "Prefect version (with a fake value), and report each as working or missing."
+        ),
+    ] = False,
+) -> int:
+    """Check the config file, the settings in force, the sources and the Prefect server;
+    say what to fix. With --masking, check the masking hooks instead.
 
     Exits 0 when nothing needs fixing (warnings included), 5 when a setting is
     invalid, 4 when anything else fails.
     """
+    if masking:
+        return _report([("Masking hooks (a fake value, this process)", _check_masking())])
     sections: list[tuple[str, list[_Check]]] = []
     document_checks, document = _check_config_file()
     sections.append((f"Config file {config_path()}", document_checks))
@@ -53,6 +70,10 @@ def doctor() -> int:
         sections.append(("Prefect 1 config file", _check_prefect1(settings)))
         sections.append(("Prefect server", _check_server(settings)))
 
+    return _report(sections)
+
+
+def _report(sections: list[tuple[str, list[_Check]]]) -> int:
     output = out()
     for title, checks in sections:
         output.info(title, "bold")
@@ -72,6 +93,29 @@ def doctor() -> int:
         "green",
     )
     return EXIT_OK
+
+
+def _check_masking() -> list[_Check]:
+    import prefect
+
+    from prefect_secrets._masking.selftest import run_selftest
+
+    statuses = {"working": "ok", "missing": "fail", "failed": "fail"}
+    checks = [_Check("info", f"Prefect {prefect.__version__}, Python {sys.version.split()[0]}")]
+    for result in run_selftest():
+        fix = "" if result.status == "working" else _MASKING_FIX
+        checks.append(
+            _Check(
+                statuses[result.status], f"{result.name}: {result.status} ({result.detail})", fix
+            )
+        )
+    return checks
+
+
+_MASKING_FIX = (
+    "upgrade prefect-secrets for this Prefect version, or report it with this output "
+    "(it holds no secret)"
+)
 
 
 def _check_config_file() -> tuple[list[_Check], ConfigDocument]:
@@ -155,9 +199,33 @@ def _check_sources(config: SourceConfig) -> list[_Check]:
         except PrefectSecretsError as exc:
             checks.append(_Check("fail", f"{number}. {source.kind}: {exc}"))
             continue
-        state = f"not asked ({reason})" if reason else "asked"
-        checks.append(_Check("info", f"{number}. {source.kind}: {state}"))
+        if reason:
+            checks.append(_Check("info", f"{number}. {source.kind}: not asked ({reason})"))
+        elif source.kind in _CHECKED_KINDS or type(source).check is not SecretSource.check:
+            checks.append(_check_manager(number, source, config))
+        else:
+            checks.append(_Check("info", f"{number}. {source.kind}: asked"))
     return checks
+
+
+# The secret managers and stores outside this machine's files, and any source with a
+# check of its own (a plug-in's): doctor asks each one (reachable, authenticated,
+# allowed to list), as a lookup would. The server has its own section.
+_CHECKED_KINDS = frozenset({"aws", "gcp", "vault", "azure", "keyring", "block"})
+
+
+def _check_manager(number: int, source: SecretSource, config: SourceConfig) -> _Check:
+    try:
+        what = source.check(config)
+    except SettingsError as exc:
+        return _Check("fail", f"{number}. {source.kind}: {exc}", "correct the setting", 5)
+    except PrefectSecretsError as exc:
+        return _Check(
+            "fail",
+            f"{number}. {source.kind}: {exc}",
+            f"see the {source.kind} section of the README (credentials, address, permissions)",
+        )
+    return _Check("ok", f"{number}. {source.kind}: {what}")
 
 
 def _check_prefect1(settings: Settings) -> list[_Check]:

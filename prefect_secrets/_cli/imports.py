@@ -1,4 +1,8 @@
-"""`import-prefect1`: copy Prefect 1's `[context.secrets]` into a store that can hold them.
+"""`import` and `import-prefect1`: copy secrets from one store into another.
+
+`import --from KIND --to KIND` copies between any two sources (a source that can
+list its names into one that can write: TOML to Vault, the Prefect server to AWS);
+`import-prefect1` copies Prefect 1's `[context.secrets]`, which no source lists.
 
 A dry run unless `--apply`; never replaces a secret without `--overwrite`;
 reports names only; copies values as written.
@@ -7,11 +11,12 @@ reports names only; copies values as written.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from typing import Annotated, Any
 
 from cyclopts import Parameter
 
-from prefect_secrets._cli.common import StoreOption, store
+from prefect_secrets._cli.common import StoreOption, in_scope, store
 from prefect_secrets._cli.output import (
     EXIT_NOT_FOUND,
     EXIT_OK,
@@ -23,11 +28,92 @@ from prefect_secrets._cli.output import (
 from prefect_secrets._config.file import ConfigFile
 from prefect_secrets._config.lookup import SourceConfig
 from prefect_secrets._config.store import UnstorableValueError
-from prefect_secrets._core.errors import SecretSourceError
+from prefect_secrets._core.errors import (
+    PrefectSecretsError,
+    SecretSourceError,
+    UnsupportedBySource,
+)
 from prefect_secrets._sources.prefect1 import PREFECT1_LABEL
-from prefect_secrets.sources import SecretSource, org_key
+from prefect_secrets._sources.registry import available_kinds, source_of_kind
+from prefect_secrets.sources import MISSING, SecretKey, SecretSource, org_key
 
-__all__ = ["copy_into", "import_prefect1"]
+__all__ = ["copy_into", "import_between", "import_prefect1"]
+
+
+def import_between(
+    names: Annotated[
+        tuple[str, ...],
+        Parameter(help="Copy only these secrets (default: every secret the source lists)."),
+    ] = (),
+    /,
+    *,
+    from_kind: Annotated[
+        str, Parameter(name="--from", help="The source to copy from: a source kind (file, ...).")
+    ],
+    to_kind: Annotated[
+        str, Parameter(name="--to", help="The store to copy into: a source kind that can write.")
+    ],
+    apply: Annotated[
+        bool, Parameter(help="Copy for real. Without it, only show what would be done.")
+    ] = False,
+    overwrite: Annotated[
+        bool, Parameter(help="Replace secrets that already exist in the target.")
+    ] = False,
+) -> int:
+    """Copy secrets from one store into another (--from file --to vault), scopes kept.
+
+    A dry run unless --apply is given; secrets already in the target are kept unless
+    --overwrite is given. Reports names only, never values.
+    """
+    config = SourceConfig()
+    if from_kind == to_kind:
+        raise CliError(f"--from and --to are both {from_kind}: nothing to copy", EXIT_USAGE)
+    origin = _lister(from_kind, config)
+    target = store(to_kind, config, doing="write")
+    wanted = set(names)
+    keys = [key for key in origin.names(config) if not wanted or key.name in wanted]
+    unknown = sorted(wanted - {key.name for key in keys})
+    if unknown:
+        raise CliError(f"not in {from_kind}: {', '.join(unknown)}", EXIT_NOT_FOUND)
+    if not keys:
+        out().info(f"{from_kind} holds no secrets: nothing to import.")
+        return EXIT_OK
+    secrets: dict[SecretKey, Any] = {}
+    for key in keys:
+        value = origin.lookup(key, config)
+        if value is not MISSING:
+            secrets[key] = value
+    doing = "Copying" if apply else "Dry run: would copy"
+    out().info(f"{doing} {len(secrets)} secret(s) from {from_kind} into {to_kind}:", "bold")
+    rows, code = copy_into(target, secrets, config, apply=apply, overwrite=overwrite)
+    _print_rows(rows, apply)
+    return code
+
+
+def _lister(kind: str, config: SourceConfig) -> SecretSource:
+    try:
+        origin = source_of_kind(kind, config)
+    except PrefectSecretsError:
+        if kind not in available_kinds():
+            known = ", ".join(available_kinds())
+            raise CliError(f"--from {kind}: no such source (known: {known})", EXIT_USAGE) from None
+        raise
+    if type(origin).names is SecretSource.names:
+        raise UnsupportedBySource(f"source {kind!r} cannot list its secrets")
+    return origin
+
+
+def _print_rows(rows: list[tuple[str, str]], apply: bool) -> None:
+    from rich.table import Table
+
+    table = Table(show_header=True)
+    table.add_column("Name", style="blue", no_wrap=True)
+    table.add_column("Action")
+    for name, action in rows:
+        table.add_row(out().text(name), out().text(action))
+    out().table(table)
+    if not apply:
+        out().info("Dry run: nothing was written. Run again with --apply to copy.", "yellow")
 
 
 def import_prefect1(
@@ -80,17 +166,8 @@ def import_prefect1(
         f"{doing} the [context.secrets] of {source_path} into {target.kind} ({into}):", "bold"
     )
     rows, code = copy_into(target, secrets, config, apply=apply, overwrite=overwrite)
-    from rich.table import Table
-
-    table = Table(show_header=True)
-    table.add_column("Name", style="blue", no_wrap=True)
-    table.add_column("Action")
-    for name, action in rows:
-        table.add_row(out().text(name), out().text(action))
-    out().table(table)
-    if not apply:
-        out().info("Dry run: nothing was written. Run again with --apply to copy.", "yellow")
-    elif code == EXIT_OK:
+    _print_rows(rows, apply)
+    if apply and code == EXIT_OK:
         out().note(
             "lookups still read the Prefect 1 file if it stays in place; once you have "
             'checked the copy, turn it off with prefect1_config = "" in [settings]'
@@ -100,29 +177,34 @@ def import_prefect1(
 
 def copy_into(
     target: SecretSource,
-    secrets: dict[str, Any],
+    secrets: Mapping[str, Any] | Mapping[SecretKey, Any],
     config: SourceConfig,
     *,
     apply: bool,
     overwrite: bool,
 ) -> tuple[list[tuple[str, str]], int]:
-    """Copy org-wide `secrets` (name -> value) into `target`: the rows (name, action) and
-    the exit code. Names that the target would store as one (a server folds case) are
-    skipped, all of them."""
-    by_stored_name: dict[str, list[str]] = {}
-    for name in secrets:
-        by_stored_name.setdefault(target.canonical_name(name), []).append(name)
+    """Copy `secrets` (name or key -> value; a name is org-wide) into `target`: the rows
+    (name, action) and the exit code. Names that the target would store as one (a server
+    folds case) are skipped, all of them."""
+    keyed = {
+        key if isinstance(key, SecretKey) else org_key(key): value for key, value in secrets.items()
+    }
+    by_stored_name: dict[tuple[str, str | None, str | None], list[str]] = {}
+    for key in keyed:
+        stored = (target.canonical_name(key.name), key.project, key.domain)
+        by_stored_name.setdefault(stored, []).append(key.name)
     rows: list[tuple[str, str]] = []
     code = EXIT_OK
-    for name, value in secrets.items():
-        stored_name = target.canonical_name(name)
+    for key, value in keyed.items():
+        name = key.name + in_scope(key.project, key.domain)
+        stored_name = target.canonical_name(key.name)
         # The server names its blocks: say which one each name becomes.
-        item = f"block '{stored_name}'" if stored_name != name else ""
-        clash = [other for other in by_stored_name[stored_name] if other != name]
+        item = f"{_item(target)} '{stored_name}'" if stored_name != key.name else ""
+        stored = (stored_name, key.project, key.domain)
+        clash = [other for other in by_stored_name[stored] if other != key.name]
         if clash:
             rows.append((name, f"skipped: {', '.join(clash)} also maps to {item or stored_name}"))
             continue
-        key = org_key(name)
         try:
             exists = target.exists(key, config)
             if exists and not overwrite:
@@ -146,3 +228,8 @@ def copy_into(
         else:
             rows.append((name, f"copied to {item}" if item else "copied"))
     return rows, code
+
+
+def _item(target: SecretSource) -> str:
+    # The server names its blocks; other stores just spell the name their way.
+    return "block" if target.kind == "server" else "as"

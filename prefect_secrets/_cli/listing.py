@@ -15,11 +15,13 @@ from prefect_secrets._cli.common import (
     DomainOption,
     JsonOutput,
     NameArgument,
+    OnlyStoreOption,
     OrgOption,
     ProjectOption,
     checked_name,
     in_scope,
     lookup_scope,
+    only_store,
 )
 from prefect_secrets._cli.output import (
     EXIT_BAD_SETTING,
@@ -80,6 +82,7 @@ def list_secrets(
         str | None,
         Parameter(name="--domain", help="Only what a lookup in this domain can see."),
     ] = None,
+    store_kind: OnlyStoreOption = None,
 ) -> int:
     """List secret names, their scope and where each is set (every source that can list:
     env vars, mounted files, files, the server...); never values.
@@ -90,7 +93,8 @@ def list_secrets(
     """
     project, domain = lookup_scope(project, domain, False)
     scoped_view = bool(project or domain)
-    found = inventory((project or "", domain or "") if scoped_view else None)
+    with only_store(store_kind):
+        found = inventory((project or "", domain or "") if scoped_view else None)
     if json_output:
         out().json(
             [
@@ -215,6 +219,7 @@ def which_secret(
     project: ProjectOption = None,
     domain: DomainOption = None,
     org: OrgOption = False,
+    store_kind: OnlyStoreOption = None,
 ) -> int:
     """Show every place a lookup of NAME looks, in order, and which one wins; never a value.
 
@@ -224,7 +229,8 @@ def which_secret(
     domain, then org-wide.
     """
     name = checked_name(name)
-    places = explain(name, *lookup_scope(project, domain, org))
+    with only_store(store_kind):
+        places = explain(name, *lookup_scope(project, domain, org))
     if json_output:
         out().json(
             [

@@ -124,6 +124,12 @@ class Output:
         sys.stdout.write(text + "\n")
         sys.stdout.flush()
 
+    def raw_bytes(self, data: bytes) -> None:
+        """Write exactly `data`, no newline: a binary value, as `get --reveal > file` keeps it."""
+        sys.stdout.flush()
+        sys.stdout.buffer.write(data)
+        sys.stdout.buffer.flush()
+
     def json(self, payload: Any) -> None:
         import json
 

@@ -10,6 +10,7 @@ from prefect_secrets._cli.common import (
     DomainOption,
     JsonOutput,
     NameArgument,
+    OnlyStoreOption,
     OrgOption,
     ProjectOption,
     StoreOption,
@@ -17,6 +18,7 @@ from prefect_secrets._cli.common import (
     checked_name,
     key_in_scope,
     lookup_scope,
+    only_store,
     parse_json,
     read_value,
     store,
@@ -149,13 +151,16 @@ def get_secret(
     project: ProjectOption = None,
     domain: DomainOption = None,
     org: OrgOption = False,
+    store_kind: OnlyStoreOption = None,
 ) -> int:
     """Show whether a secret is set, where it comes from, its scope and its type;
     --reveal prints it.
 
-    Looks where flows look, in the same order and scopes (see `which`).
+    Looks where flows look, in the same order and scopes (see `which`); with --store,
+    in that source only.
     """
-    stored, source, found_key = resolve(checked_name(name), *lookup_scope(project, domain, org))
+    with only_store(store_kind):
+        stored, source, found_key = resolve(checked_name(name), *lookup_scope(project, domain, org))
     place = source.place(found_key, SourceConfig())
     decoded = decode_value(stored)
     # Unscoped sources (env, mounted files) answer for every scope.
@@ -169,9 +174,15 @@ def get_secret(
             "scope": scope,
             "type": type_name(decoded),
         }
-        if reveal:
+        if reveal and isinstance(decoded, bytes):
+            import base64
+
+            payload["value_base64"] = base64.b64encode(decoded).decode("ascii")
+        elif reveal:
             payload["value"] = decoded
         out().json(payload)
+    elif reveal and isinstance(stored, bytes):
+        out().raw_bytes(stored)
     elif reveal:
         out().raw(value_text(stored))
     else:

@@ -15,14 +15,27 @@ from prefect_secrets._config.file import (
     warn_if_readable_by_others,
 )
 from prefect_secrets._config.settings import Settings, load_settings
+from prefect_secrets._config.source_settings import SourceSettings, load_source_settings
 from prefect_secrets._core import TYPE_CHECKING
 from prefect_secrets._core.environ import getenv, reader
 from prefect_secrets._core.errors import PrefectSecretsError
 
 if TYPE_CHECKING:
     from collections.abc import Callable
+    from typing import Protocol
 
     from prefect_secrets._config.layout import Scope
+    from prefect_secrets._config.settings import Setting
+
+    class _HasSettings(Protocol):
+        """A source, as far as its settings go (the contract is in `prefect_secrets.sources`)."""
+
+        @property
+        def kind(self) -> str: ...
+
+        @property
+        def setting_specs(self) -> tuple[Setting, ...]: ...
+
 
 __all__ = [
     "HOT_ENV_VARS",
@@ -99,6 +112,12 @@ class SourceConfig:
             # the sources above the file from answering, as before `sources` existed:
             # order by the env var alone; the file source reports the error when reached.
             return _env_order()
+
+    def source_settings(self, source: _HasSettings) -> SourceSettings:
+        """The settings of `source` (its `setting_specs`): env vars `PREFECT_SECRETS_<KIND>_<NAME>`
+        > the file's `[settings.<kind>]` > defaults."""
+        self.settings  # noqa: B018 - the file's permissions and [settings] are checked first
+        return load_source_settings(self.document, source.kind, source.setting_specs)
 
     def scope_chain(self, project: str | None, domain: str | None) -> list[Scope]:
         """The scopes a lookup tries, most specific first, ending with org-wide.

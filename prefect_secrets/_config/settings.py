@@ -12,6 +12,9 @@
 | cache_ttl          | PREFECT_SECRETS_CACHE_TTL          | 60.0 (seconds; 0: off)    |
 | cache_miss_ttl     | PREFECT_SECRETS_CACHE_MISS_TTL     | 5.0 (seconds; 0: off)     |
 | min_mask_length    | PREFECT_SECRETS_MIN_MASK_LENGTH    | 4                         |
+| mask_patterns      | PREFECT_SECRETS_MASK_PATTERNS      | none (`["aws", "jwt"...]`)|
+| mask_regexes       | PREFECT_SECRETS_MASK_REGEXES       | none                      |
+| mask_streams       | PREFECT_SECRETS_MASK_STREAMS       | true                      |
 | project            | PREFECT_SECRETS_PROJECT            | none (org-wide)           |
 | domain             | PREFECT_SECRETS_DOMAIN             | none (org-wide)           |
 | mounted_dirs       | PREFECT_SECRETS_MOUNTED_DIRS       | /run/secrets if it exists |
@@ -34,10 +37,24 @@ from __future__ import annotations
 import os
 
 from prefect_secrets._config.file import ConfigDocument
+from prefect_secrets._config.parsers import (
+    SERVER_MODES,
+    parse_bool,
+    parse_count,
+    parse_dirs,
+    parse_mask_length,
+    parse_mask_patterns,
+    parse_mask_regexes,
+    parse_path,
+    parse_seconds,
+    parse_server,
+    parse_sources,
+    parse_ttl,
+    scope_parser,
+)
 from prefect_secrets._core import TYPE_CHECKING
 from prefect_secrets._core.environ import getenv, snapshot
 from prefect_secrets._core.errors import SettingsError
-from prefect_secrets._core.names import SCOPE_RULE, validate_scope
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
@@ -57,7 +74,6 @@ __all__ = [
 
 ENV_PREFIX_ENV_VAR = "PREFECT_SECRETS_ENV_PREFIX"
 DEFAULT_ENV_PREFIX = "PREFECT"
-SERVER_MODES = ("auto", "always", "never")
 
 
 def env_prefix() -> str:
@@ -78,12 +94,22 @@ class Setting:
 
     __slots__ = ("default", "env_var", "help", "name", "parse")
 
-    def __init__(self, name: str, parse: Callable[[object], Any], default: Any, help: str) -> None:
+    def __init__(
+        self, name: str, parse: Callable[[object], Any], default: Any, help: str = ""
+    ) -> None:
         self.name = name
         self.env_var = f"PREFECT_SECRETS_{name.upper()}"
         self.parse = parse
         self.default = default
         self.help = help
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Setting):
+            return NotImplemented
+        return (self.name, self.parse, self.default) == (other.name, other.parse, other.default)
+
+    def __hash__(self) -> int:
+        return hash((self.name, self.parse))
 
     def __repr__(self) -> str:
         return f"Setting({self.name!r}, env_var={self.env_var!r})"
@@ -97,6 +123,9 @@ class Settings:
         "cache_miss_ttl",
         "cache_ttl",
         "domain",
+        "mask_patterns",
+        "mask_regexes",
+        "mask_streams",
         "min_mask_length",
         "mounted_dirs",
         "prefect1_config",
@@ -127,6 +156,12 @@ class Settings:
     """Seconds a "no such secret" answer from a remote store is reused; 0: not cached."""
     min_mask_length: int
     """Values shorter than this are not masked in output (masking "a" would mask every "a")."""
+    mask_patterns: tuple[str, ...]
+    """Built-in token patterns masked even in values this library did not hand out."""
+    mask_regexes: tuple[str, ...]
+    """The user's own regular expressions, masked like the patterns."""
+    mask_streams: bool
+    """Mask what is written to sys.stdout and sys.stderr (print, tracebacks, warnings)."""
     project: str | None
     """The project scope of secrets that do not name one (None: no project)."""
     domain: str | None
@@ -169,150 +204,30 @@ class Settings:
         return f"Settings({', '.join(f'{name}={value!r}' for name, value in self)})"
 
 
-# --- parsers: each raises ValueError with what was expected -------------------------------------
-
-
-def _parse_server(value: object) -> str:
-    if isinstance(value, str) and value.strip().lower() in SERVER_MODES:
-        return value.strip().lower()
-    raise ValueError("expected one of 'auto', 'always', 'never'")
-
-
-def _parse_bool(value: object) -> bool:
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, str):
-        lowered = value.strip().lower()
-        if lowered in ("1", "true", "yes", "on"):
-            return True
-        if lowered in ("0", "false", "no", "off"):
-            return False
-    raise ValueError("expected true or false")
-
-
-def _parse_path(value: object) -> str | None:
-    if not isinstance(value, str):
-        raise ValueError('expected a path, or "" to turn it off')
-    return os.path.expanduser(value) if value else None
-
-
-def _parse_number(value: object, expected: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
-        raise ValueError(expected)
-    try:
-        return float(value)
-    except ValueError:
-        raise ValueError(expected) from None
-
-
-def _parse_seconds(value: object) -> float:
-    seconds = _parse_number(value, "expected a number of seconds")
-    # NaN fails every comparison, so it fails this one too.
-    if not 0 < seconds < float("inf"):
-        raise ValueError("expected a finite number of seconds greater than 0")
-    return seconds
-
-
-def _parse_ttl(value: object) -> float:
-    seconds = _parse_number(value, "expected a number of seconds, 0 or more")
-    if not 0 <= seconds < float("inf"):
-        raise ValueError("expected a finite number of seconds, 0 or more (0 turns it off)")
-    return seconds
-
-
-def _parse_count(value: object) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, str)):
-        raise ValueError("expected a whole number, 0 or more")
-    try:
-        count = int(value)
-    except ValueError:
-        raise ValueError("expected a whole number, 0 or more") from None
-    if count < 0:
-        raise ValueError("expected a whole number, 0 or more")
-    return count
-
-
-def _parse_mask_length(value: object) -> int:
-    length = _parse_count(value)
-    if length < 1:
-        raise ValueError("expected a whole number, 1 or more")
-    return length
-
-
-def _scope_parser(what: str) -> Callable[[object], str | None]:
-    def parse(value: object) -> str | None:
-        if not isinstance(value, str):
-            raise ValueError(f'expected a {what} name, or "" for none')
-        if not value:
-            return None
-        try:
-            return validate_scope(value, what=what)
-        except ValueError:
-            raise ValueError(f"{what} names are {SCOPE_RULE}") from None
-
-    return parse
-
-
-def _string_list(value: object, separator: str, what: str) -> list[str]:
-    """A TOML array, or an env var's JSON array or `separator`-separated text."""
-    if isinstance(value, str):
-        text = value.strip()
-        if not text:
-            raise ValueError(f"is empty: write [] for no {what}")
-        if text.startswith("["):
-            import json
-
-            try:
-                value = json.loads(text)
-            except ValueError:
-                raise ValueError(f'expected a JSON array of {what}, like ["a", "b"]') from None
-        else:
-            return [item.strip() for item in text.split(separator) if item.strip()]
-    if isinstance(value, list) and all(isinstance(item, str) and item for item in value):
-        return list(value)
-    raise ValueError(f"expected a list of {what}")
-
-
-def _parse_dirs(value: object) -> tuple[str, ...]:
-    dirs = tuple(os.path.expanduser(item) for item in _string_list(value, os.pathsep, "dirs"))
-    for directory in dirs:
-        if not os.path.isabs(directory):
-            raise ValueError(f"{directory!r} is not an absolute path")
-    return dirs
-
-
-def _parse_sources(value: object) -> tuple[str, ...]:
-    # Which kinds exist (plug-ins included) is the registry's business; here only the shape.
-    kinds = tuple(_string_list(value, ",", "source kinds"))
-    if not kinds:
-        raise ValueError("expected at least one source kind")
-    for kind in kinds:
-        if kinds.count(kind) > 1:
-            raise ValueError(f"{kind!r} is listed twice")
-    return kinds
-
-
 #: Every setting, in the order `doctor` and the docs show them.
 SETTINGS: dict[str, Setting] = {
     setting.name: setting
     for setting in (
-        Setting("sources", _parse_sources, None, "source kinds to ask, highest first"),
-        Setting("server", _parse_server, "auto", "when to ask the Prefect server"),
+        Setting("sources", parse_sources, None, "source kinds to ask, highest first"),
+        Setting("server", parse_server, "auto", "when to ask the Prefect server"),
         Setting(
             "prefect1_config",
-            _parse_path,
+            parse_path,
             os.path.join("~", ".prefect", "config.toml"),
             'Prefect 1\'s config file, read for its [context.secrets]; "" turns it off',
         ),
-        Setting("timeout", _parse_seconds, 5.0, "seconds before a request is abandoned"),
-        Setting("retries", _parse_count, 2, "retries of a transient failure"),
-        Setting("strict_permissions", _parse_bool, False, "refuse a config file others can read"),
-        Setting("cache_ttl", _parse_ttl, 60.0, "seconds a remote answer is reused"),
-        Setting("cache_miss_ttl", _parse_ttl, 5.0, "seconds a remote 'no such secret' is reused"),
-        Setting("min_mask_length", _parse_mask_length, 4, "shorter values are not masked"),
-        Setting("project", _scope_parser("project"), None, "the default project scope"),
-        Setting("domain", _scope_parser("domain"), None, "the default domain scope"),
-        Setting("mounted_dirs", _parse_dirs, None, "directories of mounted secret files"),
+        Setting("timeout", parse_seconds, 5.0, "seconds before a request is abandoned"),
+        Setting("retries", parse_count, 2, "retries of a transient failure"),
+        Setting("strict_permissions", parse_bool, False, "refuse a config file others can read"),
+        Setting("cache_ttl", parse_ttl, 60.0, "seconds a remote answer is reused"),
+        Setting("cache_miss_ttl", parse_ttl, 5.0, "seconds a remote 'no such secret' is reused"),
+        Setting("min_mask_length", parse_mask_length, 4, "shorter values are not masked"),
+        Setting("mask_patterns", parse_mask_patterns, (), "built-in token patterns to mask"),
+        Setting("mask_regexes", parse_mask_regexes, (), "your own patterns to mask"),
+        Setting("mask_streams", parse_bool, True, "mask what is written to stdout/stderr"),
+        Setting("project", scope_parser("project"), None, "the default project scope"),
+        Setting("domain", scope_parser("domain"), None, "the default domain scope"),
+        Setting("mounted_dirs", parse_dirs, None, "directories of mounted secret files"),
     )
 }
 
@@ -330,7 +245,7 @@ def _env_layer(values: dict[str, Any], origins: dict[str, str]) -> None:
             origins[name] = f"env {setting.env_var}"
     alias = getenv(_ALIAS_ENV_VAR)
     if alias is not None:
-        use_local = _parse(_parse_bool, alias, _ALIAS_ENV_VAR)
+        use_local = _parse(parse_bool, alias, _ALIAS_ENV_VAR)
         both = f"{_ALIAS_ENV_VAR} and {SETTINGS['server'].env_var}"
         _merge_alias(values, origins, use_local, f"env {_ALIAS_ENV_VAR}", both)
 
@@ -338,8 +253,8 @@ def _env_layer(values: dict[str, Any], origins: dict[str, str]) -> None:
 def _file_layer(document: ConfigDocument, values: dict[str, Any], origins: dict[str, str]) -> None:
     table = document.settings
     for key, raw in table.items():
-        if key == USE_LOCAL_SECRETS:
-            continue
+        if key == USE_LOCAL_SECRETS or isinstance(raw, dict):
+            continue  # a table is a source's settings ([settings.aws]): read by that source
         setting = SETTINGS.get(key)
         where = f"{document.where('settings', key)}: [settings] {key}"
         if setting is None:
@@ -349,7 +264,7 @@ def _file_layer(document: ConfigDocument, values: dict[str, Any], origins: dict[
         origins[key] = document.where("settings", key)
     if USE_LOCAL_SECRETS in table:
         where = f"{document.where('settings', USE_LOCAL_SECRETS)}: [settings] {USE_LOCAL_SECRETS}"
-        use_local = _parse(_parse_bool, table[USE_LOCAL_SECRETS], where)
+        use_local = _parse(parse_bool, table[USE_LOCAL_SECRETS], where)
         origin = f"{document.where('settings', USE_LOCAL_SECRETS)} ({USE_LOCAL_SECRETS})"
         _merge_alias(values, origins, use_local, origin, f"{where} and [settings] server")
 

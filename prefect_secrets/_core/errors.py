@@ -5,6 +5,7 @@
     ├── SecretSourceError
     ├── SettingsError         (also ValueError)
     ├── SecretInjectionError  (also RuntimeError)
+    ├── SecretStorageRefused  (also ValueError)
     └── UnsupportedBySource   (also TypeError)
 
 No message built here ever contains a secret value: messages are made of
@@ -21,6 +22,7 @@ __all__ = [
     "SecretInjectionError",
     "SecretNotFound",
     "SecretSourceError",
+    "SecretStorageRefused",
     "SettingsError",
     "UnsupportedBySource",
 ]
@@ -85,6 +87,12 @@ class SettingsError(PrefectSecretsError, ValueError):
 class SecretInjectionError(PrefectSecretsError, RuntimeError):
     """`with_secrets` cannot inject safely: another thread or task of this process
     holds the same env var with a different value."""
+
+
+class SecretStorageRefused(PrefectSecretsError, ValueError):
+    """A secret's value was about to be stored as data that Prefect hands back (a
+    Variable, deployment parameters or job variables, a block's non-secret field):
+    refused, rather than stored in plaintext or silently as `********`."""
 
 
 class UnsupportedBySource(PrefectSecretsError, TypeError):

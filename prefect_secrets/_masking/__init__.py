@@ -1,6 +1,7 @@
 """Masking: every value the library hands out is registered (`registry`) and replaced by
-`********` wherever Prefect or Python could write it out (`hooks`, installed by `arming`
-once the first value is handed out)."""
+`********` wherever Prefect or Python could write it out (one module per hook point, as
+`arming.HOOK_POINTS` lists them, installed by `arming` once the first value is handed
+out)."""
 
 from __future__ import annotations
 

@@ -20,13 +20,22 @@ if TYPE_CHECKING:
 
 __all__ = ["HOOK_POINTS", "arm"]
 
-# Module -> name of the `_hooks` function that plugs masking into it, run right
-# after the module is imported (or at once if it already is).
-HOOK_POINTS = {
-    "logging": "install_logging_hooks",
-    "prefect.logging.configuration": "install_prefect_logging_hooks",
-    "prefect.client.base": "install_http_hooks",
-    "prefect.events.clients": "install_events_hooks",
+# Module -> the functions ("module:function" in this package) that plug masking into
+# it, run right after the module is imported (or at once if it already is). Each
+# module of this package says why its hook point is the right one.
+HOOK_POINTS: dict[str, tuple[str, ...]] = {
+    "sys": ("streams:install_stream_hooks",),
+    "subprocess": ("children:install_child_output_hooks",),
+    "logging": ("records:install_logging_hooks",),
+    "prefect.logging.configuration": ("records:install_prefect_logging_hooks",),
+    "prefect.client.base": ("api:install_http_hooks",),
+    "prefect.events.clients": ("events:install_events_hooks",),
+    "prefect.utilities.engine": ("truncation:install_truncation_hooks",),
+    "prefect._internal.result_records": ("results:install_result_record_hooks",),
+    "prefect.results": ("results:install_result_store_hooks",),
+    "prefect.task_worker": ("results:install_task_worker_hooks",),
+    "prefect.blocks.core": ("blocks:install_block_hooks",),
+    "prefect.utilities.callables": ("workers:install_call_pickling_hooks",),
 }
 
 
@@ -90,24 +99,31 @@ class _ImportWatcher:
 
 def _hook(module_name: str) -> Callable[[ModuleType], None]:
     def run(module: ModuleType) -> None:
-        try:
-            from prefect_secrets._masking import hooks
-
-            getattr(hooks, HOOK_POINTS[module_name])(module)
-        except Exception as exc:  # noqa: BLE001 - see below
-            # Never break the user's import; say loudly that masking is incomplete
-            # (tests/test_redaction_hooks.py fails first if Prefect moved a hook point).
-            import logging
-
-            logging.getLogger("prefect_secrets").error(
-                "prefect-secrets: could not install masking into %s (%s: %s); "
-                "secret values may appear unmasked in its output",
-                module_name,
-                type(exc).__name__,
-                exc,
-            )
+        for target in HOOK_POINTS[module_name]:
+            _install(target, module_name, module)
 
     return run
+
+
+def _install(target: str, module_name: str, module: ModuleType) -> None:
+    try:
+        from importlib import import_module
+
+        name, _, function = target.partition(":")
+        getattr(import_module(f"prefect_secrets._masking.{name}"), function)(module)
+    except Exception as exc:  # noqa: BLE001 - see below
+        # Never break the user's import; say loudly that masking is incomplete
+        # (tests/test_redaction_hooks.py fails first if Prefect moved a hook point).
+        import logging
+
+        logging.getLogger("prefect_secrets").error(
+            "prefect-secrets: could not install masking (%s) into %s (%s: %s); "
+            "secret values may appear unmasked in its output",
+            target,
+            module_name,
+            type(exc).__name__,
+            exc,
+        )
 
 
 def arm() -> Callable[[], None] | None:

@@ -55,8 +55,15 @@ BUILTIN_KINDS = {
     "file": "prefect_secrets._sources.file:ConfigFileSource",
     "prefect1-file": "prefect_secrets._sources.prefect1:Prefect1FileSource",
     "server": "prefect_secrets._sources.server:ServerSource",
+    # Shipped, but asked only when `sources` names them (each needs its extra installed).
+    "aws": "prefect_secrets._sources.aws:AwsSource",
+    "gcp": "prefect_secrets._sources.gcp:GcpSource",
+    "vault": "prefect_secrets._sources.vault:VaultSource",
+    "azure": "prefect_secrets._sources.azure:AzureSource",
+    "keyring": "prefect_secrets._sources.keyring:KeyringSource",
+    "block": "prefect_secrets._sources.block:BlockSource",
 }
-DEFAULT_ORDER = tuple(BUILTIN_KINDS)
+DEFAULT_ORDER = ("context", "env", "mounted", "file", "prefect1-file", "server")
 
 _instances: dict[str, SecretSource] = {}
 _orders: dict[tuple[str, ...] | None, tuple[SecretSource, ...]] = {}

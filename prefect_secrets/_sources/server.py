@@ -39,9 +39,9 @@ if TYPE_CHECKING:
         timeout: float
         retries: int
 
+    from prefect_secrets._core.flight import SingleFlight
     from prefect_secrets._server.client import ServerClient
     from prefect_secrets._server.endpoint import Endpoint
-    from prefect_secrets._server.flight import SingleFlight
 
 __all__ = ["ServerSource"]
 
@@ -57,7 +57,7 @@ class ServerSource(SecretSource):
     def _flight(self) -> SingleFlight:
         # Imported on first use: threads and httpx are not needed by local lookups.
         if self._single_flight is None:
-            from prefect_secrets._server.flight import SingleFlight
+            from prefect_secrets._core.flight import SingleFlight
 
             self._single_flight = SingleFlight()
         return self._single_flight
