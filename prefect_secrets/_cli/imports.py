@@ -39,6 +39,13 @@ from prefect_secrets.sources import MISSING, SecretKey, SecretSource, org_key
 
 __all__ = ["copy_into", "import_between", "import_prefect1"]
 
+ApplyOption = Annotated[
+    bool, Parameter(help="Copy for real. Without it, only show what would be done.")
+]
+OverwriteOption = Annotated[
+    bool, Parameter(help="Replace secrets that already exist in the target.")
+]
+
 
 def import_between(
     names: Annotated[
@@ -53,12 +60,8 @@ def import_between(
     to_kind: Annotated[
         str, Parameter(name="--to", help="The store to copy into: a source kind that can write.")
     ],
-    apply: Annotated[
-        bool, Parameter(help="Copy for real. Without it, only show what would be done.")
-    ] = False,
-    overwrite: Annotated[
-        bool, Parameter(help="Replace secrets that already exist in the target.")
-    ] = False,
+    apply: ApplyOption = False,
+    overwrite: OverwriteOption = False,
 ) -> int:
     """Copy secrets from one store into another (--from file --to vault), scopes kept.
 
@@ -131,12 +134,8 @@ def import_prefect1(
         Parameter(help="Copy into Prefect Secret blocks (the same as --store server)."),
     ] = False,
     store_kind: StoreOption = None,
-    apply: Annotated[
-        bool, Parameter(help="Copy for real. Without it, only show what would be done.")
-    ] = False,
-    overwrite: Annotated[
-        bool, Parameter(help="Replace secrets that already exist in the target.")
-    ] = False,
+    apply: ApplyOption = False,
+    overwrite: OverwriteOption = False,
 ) -> int:
     """Copy the [context.secrets] of a Prefect 1 config file into the local file (default),
     the server (--server) or another store (--store KIND).

@@ -137,10 +137,16 @@ class ConfigFile:
         Raises SecretSourceError naming the file (and line, where there is
         one) when the file cannot be read or is not a valid secrets file.
         """
+        st: os.stat_result | None = None
+        # lstat first: without a file (a deployment on env vars or a cloud manager) that
+        # is one failed syscall and one exception per lookup, not a failed stat and then
+        # a failed lstat to tell a dangling symlink.
         try:
-            st = os.stat(self.path)
+            st = os.lstat(self.path)
+            if stat.S_ISLNK(st.st_mode):  # the file the link names decides
+                st = os.stat(self.path)
         except FileNotFoundError:
-            if os.path.islink(self.path):
+            if st is not None:  # the link was there, its target is not
                 raise self._error(
                     f"is a symlink to {os.readlink(self.path)!r}, which does not exist"
                 ) from None
