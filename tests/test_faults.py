@@ -112,6 +112,36 @@ def test_a_hanging_server_times_out_within_the_bound(
 
 
 @pytest.mark.usefixtures("quick")
+@pytest.mark.parametrize("caller", ["sync", "async"])
+def test_a_trickling_server_is_cut_off_at_the_total_deadline(
+    faulty: Callable[[str], FaultyServer], monkeypatch: pytest.MonkeyPatch, caller: str
+) -> None:
+    """A byte every 0.1 s: no read waits 0.5 s, so httpx alone would wait for ever. The
+    lookup ends at timeout x attempts plus the pauses, in sync and async code alike."""
+    import asyncio
+
+    from prefect_secrets._sources.remote import deadline_of
+    from prefect_secrets.sources import SourceConfig
+
+    monkeypatch.setenv("PREFECT_SECRETS_RETRIES", "0")
+    deadline = deadline_of(SourceConfig().settings)
+    sick = faulty("trickle")
+    started = time.monotonic()
+
+    def look_up() -> object:
+        if caller == "sync":
+            return Secret("TRICKLE").get()
+        return asyncio.run(Secret("TRICKLE").aget())
+
+    with api_url(sick.api_url), pytest.raises(SecretSourceError) as caught:
+        look_up()
+    elapsed = time.monotonic() - started
+    assert f"no complete answer within {deadline:g} s" in str(caught.value)
+    assert "block 'secret/trickle'" in str(caught.value)
+    assert deadline - 0.1 <= elapsed < deadline + 1.0, (elapsed, deadline)
+
+
+@pytest.mark.usefixtures("quick")
 @pytest.mark.parametrize(
     ("behaviour", "reason"),
     [

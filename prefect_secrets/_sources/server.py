@@ -17,7 +17,7 @@ import sys
 
 from prefect_secrets._config.settings import Settings
 from prefect_secrets._core import TYPE_CHECKING
-from prefect_secrets._core.errors import UnsupportedBySource
+from prefect_secrets._core.errors import SecretSourceError, UnsupportedBySource
 from prefect_secrets._core.missing import MISSING
 from prefect_secrets._core.names import (
     block_name,
@@ -65,7 +65,17 @@ class ServerSource(SecretSource):
     def lookup(self, key: SecretKey, config: SourceConfig) -> Any:
         answer, cache_key = self._cached(key, config)
         if answer is NOT_CACHED:
-            answer = self._flight.run(cache_key, lambda: self._fetch(cache_key, config.settings))
+            # Here, not at the top: an env lookup must not import threads and futures.
+            from prefect_secrets._core.flight import FlightTimeout
+            from prefect_secrets._sources.remote import deadline_of
+
+            settings = config.settings
+            try:
+                answer = self._flight.run(
+                    cache_key, lambda: self._fetch(cache_key, settings), deadline_of(settings)
+                )
+            except FlightTimeout:
+                raise _too_slow(cache_key, settings) from None
         return answer
 
     async def alookup(self, key: SecretKey, config: SourceConfig) -> Any:
@@ -76,9 +86,16 @@ class ServerSource(SecretSource):
             await asyncio.to_thread(_import_prefect_settings)
         answer, cache_key = self._cached(key, config)
         if answer is NOT_CACHED:
-            answer = await self._flight.arun(
-                cache_key, lambda: self._fetch(cache_key, config.settings)
-            )
+            from prefect_secrets._core.flight import FlightTimeout
+            from prefect_secrets._sources.remote import deadline_of
+
+            settings = config.settings
+            try:
+                answer = await self._flight.arun(
+                    cache_key, lambda: self._fetch(cache_key, settings), deadline_of(settings)
+                )
+            except FlightTimeout:
+                raise _too_slow(cache_key, settings) from None
         return answer
 
     def _cached(self, key: SecretKey, config: SourceConfig) -> tuple[Any, Any]:
@@ -205,6 +222,22 @@ class ServerSource(SecretSource):
         from prefect_secrets._server.endpoint import current_endpoint
 
         return f"Prefect server {current_endpoint()} block '{BLOCK_TYPE_SLUG}/{block}'"
+
+
+def _too_slow(cache_key: tuple[Endpoint, str], settings: Settings) -> SecretSourceError:
+    # httpx bounds each read, not a whole answer: a server that trickles bytes slower than
+    # `timeout` but never stops is cut off here, in sync and async code alike.
+    from prefect_secrets._server.client import BLOCK_TYPE_SLUG, client_for
+    from prefect_secrets._sources.remote import deadline_of
+
+    endpoint, block = cache_key
+    attempts = settings.retries + 1
+    return client_for(endpoint).error(
+        f"reading block '{BLOCK_TYPE_SLUG}/{block}'",
+        f"no complete answer within {deadline_of(settings):g} s (timeout "
+        f"{settings.timeout:g} s x {attempts} attempt{'s' if attempts > 1 else ''}, "
+        "and their pauses)",
+    )
 
 
 def _import_prefect_settings() -> None:

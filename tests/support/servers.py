@@ -200,7 +200,9 @@ class FaultyServer:
     """A tiny HTTP server on 127.0.0.1 that misbehaves on purpose.
 
     behaviour: "500", "401", "403", "429", "hang" (reads the request, never
-    answers), "close-mid-response" (sends half a response, then closes),
+    answers), "trickle" (sends a 200's headers, then one byte of the body every
+    0.1 s for 30 s: no single read ever times out), "close-mid-response" (sends
+    half a response, then closes),
     "reset" (closes with a TCP RST), "not-json" (200 with an HTML page).
     Counts the requests it received.
     """
@@ -249,6 +251,17 @@ class FaultyServer:
         behaviour = self.behaviour
         if behaviour == "hang":
             self._stopping.wait(120)
+            return
+        if behaviour == "trickle":
+            connection.sendall(
+                b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                b"Content-Length: 100000\r\n\r\n"
+            )
+            for _ in range(300):  # 30 s at most, then it closes: a test without a deadline fails
+                if self._stopping.wait(0.1):
+                    break
+                connection.sendall(b" ")
+            connection.close()
             return
         if behaviour == "reset":
             import struct
