@@ -386,6 +386,10 @@ def test_no_credentials_is_an_error_saying_where_to_look(
 
 def test_doctor_checks_that_the_vault_can_be_listed(kv: AzureKeyVaultServer) -> None:
     assert source().check(SourceConfig()) == f"listed the secrets of vault {kv.public_vault_url}"
+    doctor = run_cli("doctor")  # as users run it: the source is asked, and passes
+    assert f"azure: listed the secrets of vault {kv.public_vault_url}" in doctor.stdout, (
+        doctor.output
+    )
 
 
 def test_a_revoked_client_secret_is_an_error(

@@ -620,3 +620,6 @@ def test_doctor_checks_that_the_project_can_be_listed(gcp: GcpSecretManagerServe
     gcp.reset_counts()
     assert source().check(SourceConfig()) == f"listed the secrets of project {PROJECT!r}"
     assert gcp.count("GET", "secrets.list") == 1
+    doctor = run_cli("doctor")  # as users run it: the source is asked, and passes
+    assert f"✓ 2. gcp: listed the secrets of project {PROJECT!r}" in doctor.stdout, doctor.output
+    assert gcp.count("GET", "secrets.list") == 2

@@ -359,7 +359,28 @@ class _RequestHandler(http.server.BaseHTTPRequestHandler):
         return self.rfile.read(int(self.headers.get("Content-Length") or 0))
 
 
-class FakeHttpServer:
+class Managed:
+    """A server the tests start and stop: `with Server() as server:` does both."""
+
+    def start(self) -> Self:
+        raise NotImplementedError
+
+    def stop(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+
+class FakeHttpServer(Managed):
     """An HTTP(S) server on 127.0.0.1 in a daemon thread, with routes, counts and faults.
 
     Subclasses register routes with `add_route` and may override `error_response` so that
@@ -402,17 +423,6 @@ class FakeHttpServer:
         if self.tls is not None:
             self.tls.cleanup()
             self.tls = None
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     def _listen(self) -> None:
         httpd = _HttpServer(("127.0.0.1", self.port), _RequestHandler)
@@ -761,7 +771,7 @@ class ReverseProxy(FakeHttpServer):
             connection.close()
 
 
-class ConnectProxy:
+class ConnectProxy(Managed):
     """An HTTPS proxy (CONNECT only) that tunnels chosen host names to local ports.
 
     `routes` maps a host name (exact, or "*.suffix") to a port on 127.0.0.1. Any other
@@ -799,12 +809,6 @@ class ConnectProxy:
         for sock in sockets:
             with suppress(OSError):
                 sock.close()
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
 
     @property
     def url(self) -> str:
@@ -886,7 +890,7 @@ class ConnectProxy:
                 peers[sock].sendall(data)
 
 
-class ProxiedServer:
+class ProxiedServer(Managed):
     """Fault and count controls for a real server run behind a `ReverseProxy`.
 
     Subclasses set `self.proxy` once started; these methods forward to it, so a test

@@ -49,7 +49,6 @@ import tempfile
 import time
 from collections.abc import Iterable
 from pathlib import Path
-from types import TracebackType
 from typing import Any, Self
 
 from tests.support.fake_http import ProxiedServer, Request, Response, ReverseProxy
@@ -204,17 +203,6 @@ class VaultServer(ProxiedServer):
             self.proxy = None
         self._terminate()
         shutil.rmtree(self._home, ignore_errors=True)
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     def reset(self) -> None:
         """A fresh, empty server on the same port (about as fast as deleting everything,
