@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from prefect_secrets._config.file import (
     ConfigDocument,
+    ConfigFile,
     config_file,
     config_path,
     warn_if_readable_by_others,
@@ -71,8 +72,21 @@ class SourceConfig:
         """The config file's current contents (empty when there is no file)."""
         document = self._document
         if document is None:
-            document = self._document = config_file(config_path()).read()
+            document = self._document = self._file().read()
         return document
+
+    def _file(self) -> ConfigFile:
+        # A lookup has read `HOT_ENV_VARS` already, which include every env var the path
+        # depends on: one dict read instead of reading three env vars again.
+        environment = self.environment
+        if environment is None:
+            return config_file(config_path())
+        found = _file_of_environment.get(environment)
+        if found is None:
+            if len(_file_of_environment) >= 64:
+                _file_of_environment.clear()
+            found = _file_of_environment[environment] = config_file(config_path())
+        return found
 
     @property
     def settings(self) -> Settings:
@@ -81,12 +95,15 @@ class SourceConfig:
         if settings is None:
             document = self.document
             settings = load_settings(document)
-            # Kept only once accepted: with strict_permissions every later use refuses too.
-            warn_if_readable_by_others(document, strict=settings.strict_permissions)
+            if document.mode & 0o077:  # the call only for a file others can read
+                # Kept only once accepted: with strict_permissions every later use refuses too.
+                warn_if_readable_by_others(document, strict=settings.strict_permissions)
             self._settings = settings
-            if self.environment is None:
-                self.environment = read_hot_environment()
-            _remember_sources(self.environment, settings)
+            environment = self.environment
+            if environment is None:
+                environment = self.environment = read_hot_environment()
+            if known_order[0] != environment or known_order[1] is not settings.sources:
+                _remember_sources(environment, settings)
         return settings
 
     def source_order(self) -> tuple[str, ...] | None:
@@ -129,6 +146,8 @@ class SourceConfig:
         settings = self.settings
         project = project if project is not None else settings.project
         domain = domain if domain is not None else settings.domain
+        if not project and not domain:  # the common case, on every scoped lookup
+            return [(None, None)]
         chain: list[Scope] = []
         if project and domain:
             chain.append((project, domain))
@@ -173,6 +192,8 @@ HOT_ENV_VARS = (
 )
 #: `read_hot_environment()`: the raw values of `HOT_ENV_VARS` (None where unset).
 read_hot_environment = reader(HOT_ENV_VARS)
+#: {`HOT_ENV_VARS` values: the config file there}.
+_file_of_environment: dict[tuple[object, ...], ConfigFile] = {}
 
 #: (`HOT_ENV_VARS` values, the `sources` setting) at the last reading of the settings.
 known_order: tuple[tuple[object, ...] | None, tuple[str, ...] | None] = (None, None)

@@ -53,7 +53,7 @@ from prefect_secrets._config.parsers import (
     scope_parser,
 )
 from prefect_secrets._core import TYPE_CHECKING
-from prefect_secrets._core.environ import getenv, snapshot
+from prefect_secrets._core.environ import getenv, reader
 from prefect_secrets._core.errors import SettingsError
 
 if TYPE_CHECKING:
@@ -235,6 +235,9 @@ SETTINGS: dict[str, Setting] = {
 USE_LOCAL_SECRETS = "use_local_secrets"
 _ALIAS_ENV_VAR = "PREFECT__CLOUD__USE_LOCAL_SECRETS"
 _ENV_VARS = (*(setting.env_var for setting in SETTINGS.values()), _ALIAS_ENV_VAR)
+#: Every lookup past the env vars reads all of them: the generated reader costs half of
+#: a `snapshot` (see `_core.environ.reader`).
+_read_env_vars = reader(_ENV_VARS)
 
 
 def _env_layer(values: dict[str, Any], origins: dict[str, str]) -> None:
@@ -287,6 +290,8 @@ def _parse(parse: Callable[[object], Any], raw: object, where: str) -> Any:
 
 # Keyed by the document itself (compared by identity) and the raw env values.
 _cache: dict[tuple[object, ...], Settings] = {}
+#: (document, env values, settings) of the last call.
+_last: tuple[object, tuple[object, ...], Settings] | None = None
 
 
 def load_settings(document: ConfigDocument) -> Settings:
@@ -295,7 +300,13 @@ def load_settings(document: ConfigDocument) -> Settings:
     Env vars are read at every call; parsing happens once per combination of
     env values and file version.
     """
-    key = (document, snapshot(_ENV_VARS))
+    environment = _read_env_vars()
+    # Lookups in a row see the same file and env: one identity and one tuple comparison,
+    # no hashing of the 17 values.
+    last = _last
+    if last is not None and last[0] is document and last[1] == environment:
+        return last[2]
+    key = (document, environment)
     found = _cache.get(key)
     if found is None:
         file_values: dict[str, Any] = {}
@@ -309,4 +320,10 @@ def load_settings(document: ConfigDocument) -> Settings:
         found = _cache[key] = Settings(
             {**file_values, **env_values}, **{**file_origins, **env_origins}
         )
+    _set_last((document, environment, found))
     return found
+
+
+def _set_last(entry: tuple[object, tuple[object, ...], Settings]) -> None:
+    global _last
+    _last = entry  # one tuple, replaced whole: another thread never sees a mixed entry

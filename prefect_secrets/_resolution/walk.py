@@ -38,10 +38,10 @@ def keys_for(
     sources, the name alone for the others."""
     if not source.scoped:
         return [org_key(name)]
-    return [
-        SecretKey(name, p, d) if p or d else org_key(name)
-        for p, d in config.scope_chain(project, domain)
-    ]
+    chain = config.scope_chain(project, domain)
+    if len(chain) == 1:  # org-wide only (no scope asked or set): one key, as above
+        return [org_key(name)]
+    return [SecretKey(name, p, d) if p or d else org_key(name) for p, d in chain]
 
 
 def places_in_order(
