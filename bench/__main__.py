@@ -27,6 +27,7 @@ from pathlib import Path
 from bench.common import Figure, interleaved, median_per_call
 from bench.managers import aws_figures
 from bench.masking import masking_figures
+from bench.rotation import rotation_figures
 from tests.support.servers import counting_proxy, start_prefect_server
 
 # `python -m bench` runs from the repository root, which puts it on sys.path:
@@ -284,6 +285,7 @@ def main() -> int:
         figures += aws_figures(max(3, args.rounds // 2))
     finally:
         server.stop()
+    figures += rotation_figures()  # its own server, on PostgreSQL
 
     print_table(figures)
     report = {"machine": machine(), "figures": [asdict(f) for f in figures]}

@@ -130,6 +130,7 @@ class Settings:
         "mounted_dirs",
         "prefect1_config",
         "project",
+        "push_invalidation",
         "retries",
         "server",
         "sources",
@@ -154,6 +155,8 @@ class Settings:
     """Seconds a value read from a remote store is reused in this process; 0: no cache."""
     cache_miss_ttl: float
     """Seconds a "no such secret" answer from a remote store is reused; 0: not cached."""
+    push_invalidation: bool
+    """Subscribe to the Prefect server's block events and drop changed blocks' answers."""
     min_mask_length: int
     """Values shorter than this are not masked in output (masking "a" would mask every "a")."""
     mask_patterns: tuple[str, ...]
@@ -221,6 +224,12 @@ SETTINGS: dict[str, Setting] = {
         Setting("strict_permissions", parse_bool, False, "refuse a config file others can read"),
         Setting("cache_ttl", parse_ttl, 60.0, "seconds a remote answer is reused"),
         Setting("cache_miss_ttl", parse_ttl, 5.0, "seconds a remote 'no such secret' is reused"),
+        Setting(
+            "push_invalidation",
+            parse_bool,
+            True,
+            "drop cached server answers when the server says a block changed",
+        ),
         Setting("min_mask_length", parse_mask_length, 4, "shorter values are not masked"),
         Setting("mask_patterns", parse_mask_patterns, (), "built-in token patterns to mask"),
         Setting("mask_regexes", parse_mask_regexes, (), "your own patterns to mask"),

@@ -107,8 +107,12 @@ class ServerSource(SecretSource):
             return MISSING, None
         from prefect_secrets._server.endpoint import current_endpoint
 
-        cache_key = (current_endpoint(), block)
-        return server_answers.get(cache_key, settings.cache_ttl, settings.cache_miss_ttl), cache_key
+        endpoint = current_endpoint()
+        cache_key = (endpoint, block)
+        answer = server_answers.get(cache_key, settings.cache_ttl, settings.cache_miss_ttl)
+        if answer is not NOT_CACHED and settings.push_invalidation:
+            _watch_for_rotations(endpoint)
+        return answer, cache_key
 
     def _fetch(self, cache_key: tuple[Endpoint, str], settings: Settings) -> Any:
         from prefect_secrets._server.client import client_for
@@ -134,6 +138,7 @@ class ServerSource(SecretSource):
         endpoint = current_endpoint()
         found: dict[SecretKey, Any] = {}
         to_fetch: dict[SecretKey, str] = {}
+        from_cache = False
         for key in keys:
             block = _block_of(key)
             if block is None:
@@ -143,8 +148,12 @@ class ServerSource(SecretSource):
             )
             if answer is NOT_CACHED:
                 to_fetch[key] = block
-            elif answer is not MISSING:
+                continue
+            from_cache = True
+            if answer is not MISSING:
                 found[key] = answer
+        if from_cache and settings.push_invalidation:
+            _watch_for_rotations(endpoint)
         if to_fetch:
             generation = server_answers.generation
             fetched = client_for(endpoint).read_secret_blocks(
@@ -222,6 +231,14 @@ class ServerSource(SecretSource):
         from prefect_secrets._server.endpoint import current_endpoint
 
         return f"Prefect server {current_endpoint()} block '{BLOCK_TYPE_SLUG}/{block}'"
+
+
+def _watch_for_rotations(endpoint: Endpoint) -> None:
+    # At each answer this process reads from its cache: it reads again, so it lives long
+    # enough for pushed rotations to matter (`_server.push`; a dict read once started).
+    from prefect_secrets._server.push import watch
+
+    watch(endpoint)
 
 
 def _too_slow(cache_key: tuple[Endpoint, str], settings: Settings) -> SecretSourceError:

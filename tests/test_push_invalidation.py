@@ -1,0 +1,226 @@
+"""Rotation pushed, not polled: the server's block events drop cached answers
+(`prefect_secrets._server.push`), against the session's real `prefect server start`.
+
+Every test caches with a TTL far longer than it waits, so a new value seen in time can
+only come from a pushed invalidation; the test with push turned off shows the same
+wait does not see it.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from prefect_secrets import Secret, SecretSourceError
+from tests.support.cli import run_cli
+from tests.support.push_reader import fingerprint
+from tests.support.servers import PrefectServer, TcpProxy
+
+LONG_TTL = "600"
+
+
+def _push_threads() -> list[threading.Thread]:
+    from prefect_secrets._server.push import PUSH_THREAD_PREFIX
+
+    return [t for t in threading.enumerate() if t.name.startswith(PUSH_THREAD_PREFIX)]
+
+
+def _wait_for(read: Callable[[], Any], wanted: Any, seconds: float) -> float | None:
+    """Seconds until `read()` returns `wanted`, or None if it never did within `seconds`."""
+    started = time.monotonic()
+    while time.monotonic() - started < seconds:
+        if read() == wanted:
+            return time.monotonic() - started
+        time.sleep(0.02)
+    return None
+
+
+def _connected(seconds: float) -> tuple[bool, int]:
+    from prefect_secrets._server.endpoint import current_endpoint
+    from prefect_secrets._server.push import push_status
+
+    return push_status(current_endpoint(), wait=seconds)
+
+
+@pytest.fixture(autouse=True)
+def no_subscriber_left() -> Iterator[None]:
+    """Other modules' tests count on the TTL alone: stop what these tests started."""
+    yield
+    from prefect_secrets._server.push import stop_watching
+
+    stop_watching()
+    assert _push_threads() == []
+
+
+@pytest.fixture
+def long_ttl(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PREFECT_SECRETS_CACHE_TTL", LONG_TTL)
+
+
+def test_a_rotation_by_another_writer_is_seen_long_before_the_ttl(
+    server: PrefectServer,
+    long_ttl: None,
+    save_block: Callable[[str, Any], None],
+    fake: Callable[[str], str],
+) -> None:
+    old, new = fake("push-old"), fake("push-new")
+    save_block("push-rotated", old)
+    secret = Secret("PUSH_ROTATED")
+    assert secret.get() == old
+    assert secret.get() == old  # from the cache: the subscriber starts here
+    connected, _ = _connected(30)
+    assert connected, "the push subscriber did not connect to the server"
+    save_block("push-rotated", new)  # Prefect's own API: this process's cache is not told
+    assert _wait_for(secret.get, new, 20) is not None, "the rotation was not pushed"
+
+
+def test_with_push_off_the_cached_answer_lasts_its_ttl(
+    server: PrefectServer,
+    long_ttl: None,
+    monkeypatch: pytest.MonkeyPatch,
+    save_block: Callable[[str, Any], None],
+    fake: Callable[[str], str],
+) -> None:
+    """The control of the test above: the same wait, push turned off, nothing seen. A
+    subprocess, so that no subscriber started by another test answers for it."""
+    old, new = fake("nopush-old"), fake("nopush-new")
+    save_block("push-off", old)
+    code = (
+        "import sys, time, threading\n"
+        "from prefect_secrets import Secret\n"
+        "from prefect_secrets._server.push import PUSH_THREAD_PREFIX\n"
+        "from tests.support.push_reader import fingerprint\n"
+        "s = Secret('PUSH_OFF'); s.get(); s.get()\n"
+        "print('go', flush=True); sys.stdin.readline()\n"
+        "time.sleep(8)\n"
+        "print(fingerprint(s.get()))\n"
+        "print(any(t.name.startswith(PUSH_THREAD_PREFIX) for t in threading.enumerate()))\n"
+    )
+    env = {**os.environ, "PREFECT_SECRETS_PUSH_INVALIDATION": "false"}
+    reader = subprocess.Popen(
+        [sys.executable, "-c", code],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    assert reader.stdout is not None
+    assert reader.stdin is not None
+    assert reader.stdout.readline().strip() == "go"
+    save_block("push-off", new)
+    reader.stdin.write("\n")
+    reader.stdin.flush()
+    out, _ = reader.communicate(timeout=60)
+    assert out.split() == [fingerprint(old), "False"]
+
+
+def test_a_process_that_reads_each_secret_once_opens_no_subscription(
+    server: PrefectServer, save_block: Callable[[str, Any], None], fake: Callable[[str], str]
+) -> None:
+    """A fleet's flow runs resolve and exit: no websocket, no thread. The second read of
+    a cached answer starts one, and a daemon thread does not hold the process up."""
+    save_block("push-once-a", fake("once-a"))
+    save_block("push-once-b", fake("once-b"))
+    code = (
+        "import threading, time\n"
+        "from prefect_secrets import Secret, get_many\n"
+        "from prefect_secrets._server.push import PUSH_THREAD_PREFIX\n"
+        "def threads(): return sum(t.name.startswith(PUSH_THREAD_PREFIX)"
+        " for t in threading.enumerate())\n"
+        "get_many(['PUSH_ONCE_A']); Secret('PUSH_ONCE_B').get()\n"
+        "print(threads())\n"
+        "Secret('PUSH_ONCE_A').get()\n"
+        "print(threads())\n"
+    )
+    started = time.monotonic()
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert result.stdout.split() == ["0", "1"]
+    assert time.monotonic() - started < 30  # the subscriber thread did not keep it alive
+
+
+def test_a_cli_write_is_seen_by_another_process(
+    server: PrefectServer,
+    long_ttl: None,
+    tmp_path: Path,
+    fake: Callable[[str], str],
+) -> None:
+    old, new = fake("cli-old"), fake("cli-new")
+    assert run_cli("set", "PUSH_CLI", "--server", stdin=old + "\n").code == 0
+    out = tmp_path / "reader.log"
+    reader = subprocess.Popen(
+        [sys.executable, "-m", "tests.support.push_reader", str(out), "PUSH_CLI"]
+    )
+    try:
+        assert _wait_for(lambda: out.exists() and out.read_text().startswith("ready"), True, 60)
+        assert out.read_text().splitlines()[0] == "ready True"
+        written = run_cli("set", "PUSH_CLI", "--server", "--yes", stdin=new + "\n")
+        assert written.code == 0, written.output
+        seen = _wait_for(lambda: out.read_text().split()[-1], fingerprint(new), 20)
+        assert seen is not None, "the reader never saw the CLI's write"
+    finally:
+        (tmp_path / "reader.log.stop").touch()
+        reader.wait(timeout=30)
+
+
+@pytest.fixture
+def through_proxy(server: PrefectServer) -> Iterator[TcpProxy]:
+    """This process talks to the server through a TCP proxy that can go down."""
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    proxy = TcpProxy(("127.0.0.1", int(server.api_url.split(":")[2].split("/")[0])))
+    try:
+        with temporary_settings(updates={PREFECT_API_URL: proxy.url + "/api"}):
+            yield proxy
+    finally:
+        proxy.close()
+
+
+def test_disconnected_it_falls_back_to_the_ttl_and_reconnects_with_backoff(
+    server: PrefectServer,
+    through_proxy: TcpProxy,
+    monkeypatch: pytest.MonkeyPatch,
+    long_ttl: None,
+    save_block: Callable[[str, Any], None],
+    fake: Callable[[str], str],
+) -> None:
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    def save_directly(value: str) -> None:  # not through the proxy: it is down at times
+        with temporary_settings(updates={PREFECT_API_URL: server.api_url}):
+            save_block("push-disconnect", value)
+
+    first, second, third = fake("dc-1"), fake("dc-2"), fake("dc-3")
+    save_directly(first)
+    secret = Secret("PUSH_DISCONNECT")
+    assert secret.get() == first
+    assert secret.get() == first
+    assert _connected(30) == (True, 1)
+
+    through_proxy.down()
+    assert _wait_for(lambda: _connected(0)[0], False, 10) is not None
+    save_directly(second)  # missed: nobody is listening
+    # Disconnected, an answer lives no longer than the TTL: with a TTL of 1 s, the cached
+    # answer is not served, and the server cannot be reached.
+    monkeypatch.setenv("PREFECT_SECRETS_CACHE_TTL", "1")
+    time.sleep(1.2)
+    with pytest.raises(SecretSourceError):
+        secret.get()
+    monkeypatch.setenv("PREFECT_SECRETS_CACHE_TTL", LONG_TTL)
+
+    through_proxy.up()
+    # Backoff: 0.5 s doubling, so it is back within seconds; the reconnection drops what
+    # was cached meanwhile, and pushes flow again.
+    assert _wait_for(lambda: _connected(0), (True, 2), 40) is not None
+    assert _wait_for(secret.get, second, 10) is not None
+    save_directly(third)
+    assert _wait_for(secret.get, third, 20) is not None
