@@ -16,7 +16,7 @@ A source answers one question, `lookup(key, config)`: the value stored for
 | `exists(key, config)`         | `lookup(...) is not MISSING`  | `set`/`import` (replace?)    |
 | `place(key, config)`          | "<kind> <name>"               | messages, `which`, `ls`      |
 | `stored_place(key, config)`   | `place`                       | `set`/`delete` messages      |
-| `lookup_version(key, v, cfg)` | no versions (an error)        | the source's users (pinning) |
+| `lookup_version(key, v, cfg)` | no versions (an error)        | `Secret(name, version=...)`  |
 | `alookup_version(key, v, cfg)`| `lookup_version`, as `alookup`| `Secret(..., version=).aget` |
 | `versions(key, config)`       | no versions (an error)        | the source's users (audits)  |
 | `version_history(key, config)`| `versions`, no creation times | `ls --versions`              |
@@ -36,6 +36,10 @@ The rules every source keeps:
 - Values are returned as stored: strings holding JSON are decoded by the
   caller, and registered for masking by the caller.
 - No message, repr or log line of a source holds a value.
+- A store that keeps versions sets `versioned = True` and implements
+  `lookup_version` (MISSING for a version it does not have) and `versions`: a
+  pinned `Secret(name, version=...)` is answered only by such a source, and is
+  an error at any other that holds the name (README "Versions").
 
 A minimal source, shipped by any package:
 

@@ -3,9 +3,9 @@ every one that is missing and every source that failed, before any work starts.
 
 Each secret is resolved on its own (not with `get_many`), so that one failing source
 does not hide what the others would have answered: the error lists everything to fix at
-once. Values are handed out as `get` does (registered for masking, cached by the stores
-for `cache_ttl`), so the tasks that read them next pay no second round trip; they are
-dropped here, never returned nor shown.
+once. Values are handed out as `get` does (decoded and registered for masking, as the
+tasks will see them; cached by the stores for `cache_ttl`), so the tasks that read them
+next pay no second round trip; they are dropped here, never returned nor shown.
 """
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ def preflight(secrets: Sequence[Secret]) -> None:
     failed: list[tuple[Secret, PrefectSecretsError]] = []
     for secret in secrets:
         try:
-            secret.get(raw=True)
+            secret.get()
         except SecretNotFound as exc:
             missing.append((secret, exc))
         except _FAILURES as exc:
@@ -57,7 +57,7 @@ async def apreflight(secrets: Sequence[Secret]) -> None:
     failed: list[tuple[Secret, PrefectSecretsError]] = []
     for secret in secrets:
         try:
-            await secret.aget(raw=True)
+            await secret.aget()
         except SecretNotFound as exc:
             missing.append((secret, exc))
         except _FAILURES as exc:
