@@ -124,7 +124,10 @@ class Secret:
         """Whether some source has the secret. Raises `SecretSourceError` if a
         source failed before one had it, rather than guessing False."""
         try:
-            self._resolve()
+            if self.version is not None:  # inline, not `_resolve`: no extra call unpinned
+                resolve_version(self.name, self.version, self.project, self.domain)
+            else:
+                resolve(self.name, self.project, self.domain)
         except SecretNotFound:
             return False
         return True
