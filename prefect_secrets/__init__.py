@@ -30,6 +30,10 @@ _LAZY = {
     "with_secrets": "prefect_secrets._inject",
     "SecretTask": "prefect_secrets._prefect.task",
     "SecretsTask": "prefect_secrets._prefect.task",
+    "Identity": "prefect_secrets._security.identity",
+    "SecurityContext": "prefect_secrets._security.context",
+    "to_job_variables": "prefect_secrets._security.job_variables",
+    "to_base_job_template": "prefect_secrets._security.job_variables",
 }
 
 
@@ -49,6 +53,7 @@ def __dir__() -> list[str]:
 
 
 __all__ = [
+    "Identity",
     "Place",
     "PrefectSecretsError",
     "Secret",
@@ -58,6 +63,7 @@ __all__ = [
     "SecretStorageRefused",
     "SecretTask",
     "SecretsTask",
+    "SecurityContext",
     "SettingsError",
     "UnsupportedBySource",
     "__version__",
@@ -65,5 +71,7 @@ __all__ = [
     "context",
     "get_many",
     "secrets_context",
+    "to_base_job_template",
+    "to_job_variables",
     "with_secrets",
 ]

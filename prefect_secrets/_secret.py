@@ -8,13 +8,21 @@ from prefect_secrets._core.missing import MISSING
 from prefect_secrets._core.names import checked_names, validate_name, validate_scopes
 from prefect_secrets._core.values import decode_value
 from prefect_secrets._masking.registry import register
-from prefect_secrets._resolution import aresolve, aresolve_many, resolve, resolve_many
+from prefect_secrets._resolution import (
+    aresolve,
+    aresolve_many,
+    aresolve_version,
+    resolve,
+    resolve_many,
+    resolve_version,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
     from typing import Any
 
     from prefect_secrets._resolution.explain import Place
+    from prefect_secrets.sources import SecretKey, SecretSource
 
 __all__ = ["Secret", "aget_many", "get_many"]
 
@@ -32,10 +40,12 @@ class Secret:
     `domain` scope the secret (default: the `project`/`domain` settings); the
     file and the server are searched project+domain, project, domain, then
     org-wide. `as_env_var` and `as_file` say how `with_secrets` injects it.
+    `version` pins a version in a store that keeps them (README "Versions"): a
+    source without versions that holds the name is an error, never "latest".
     The handle holds no value: its repr, str and pickle never contain one.
     """
 
-    __slots__ = ("as_env_var", "as_file", "domain", "name", "project")
+    __slots__ = ("as_env_var", "as_file", "domain", "name", "project", "version")
 
     def __init__(
         self,
@@ -45,6 +55,7 @@ class Secret:
         *,
         as_env_var: str | None = None,
         as_file: bool = False,
+        version: str | None = None,
     ) -> None:
         # Handles are often built per call; a name seen before skips the check.
         self.name: str = name if name in checked_names else validate_name(name)
@@ -59,6 +70,12 @@ class Secret:
             )
         self.as_env_var = as_env_var
         self.as_file = bool(as_file)
+        if version is not None and not _is_version(version):
+            raise ValueError(
+                "invalid version: a store's version id, number or label (1-255 printable "
+                "characters, no spaces)"
+            )
+        self.version = version
 
     def get(self, *, raw: bool = False, default: Any = MISSING) -> Any:
         """The secret's value.
@@ -68,6 +85,8 @@ class Secret:
         has returns it instead of raising `SecretNotFound`; a source that
         failed still raises `SecretSourceError`.
         """
+        if self.version is not None:  # the one check the unpinned path pays
+            return self._get_pinned(raw, default)
         try:
             stored = resolve(self.name, self.project, self.domain)[0]
         except SecretNotFound as missing:
@@ -80,16 +99,35 @@ class Secret:
     async def aget(self, *, raw: bool = False, default: Any = MISSING) -> Any:
         """`get` for async code: server lookups do not block the event loop."""
         try:
-            stored = (await aresolve(self.name, self.project, self.domain))[0]
+            if self.version is not None:
+                found = await aresolve_version(self.name, self.version, self.project, self.domain)
+            else:
+                found = await aresolve(self.name, self.project, self.domain)
+        except SecretNotFound as missing:
+            return _default_or_raise(default, missing)
+        return _hand_out(found[0], raw)
+
+    def _get_pinned(self, raw: bool, default: Any) -> Any:
+        try:
+            stored = self._resolve()[0]
         except SecretNotFound as missing:
             return _default_or_raise(default, missing)
         return _hand_out(stored, raw)
+
+    def _resolve(self) -> tuple[Any, SecretSource, SecretKey]:
+        """(stored value, source, key): of the pinned version, if there is one."""
+        if self.version is not None:
+            return resolve_version(self.name, self.version, self.project, self.domain)
+        return resolve(self.name, self.project, self.domain)
 
     def exists(self) -> bool:
         """Whether some source has the secret. Raises `SecretSourceError` if a
         source failed before one had it, rather than guessing False."""
         try:
-            resolve(self.name, self.project, self.domain)
+            if self.version is not None:  # inline, not `_resolve`: no extra call unpinned
+                resolve_version(self.name, self.version, self.project, self.domain)
+            else:
+                resolve(self.name, self.project, self.domain)
         except SecretNotFound:
             return False
         return True
@@ -97,13 +135,17 @@ class Secret:
     async def aexists(self) -> bool:
         """`exists` for async code."""
         try:
-            await aresolve(self.name, self.project, self.domain)
+            if self.version is not None:
+                await aresolve_version(self.name, self.version, self.project, self.domain)
+            else:
+                await aresolve(self.name, self.project, self.domain)
         except SecretNotFound:
             return False
         return True
 
     def explain(self) -> list[Place]:
-        """Every place a lookup looks at, in order, and which one wins; never values."""
+        """Every place a lookup looks at, in order, and which one wins; never values.
+        (The latest values: a pinned version is not looked up here.)"""
         from prefect_secrets._resolution.explain import explain
 
         return explain(self.name, self.project, self.domain)
@@ -113,7 +155,7 @@ class Secret:
 
         Raises `SecretNotFound` or `SecretSourceError` like `get`.
         """
-        _, source, key = resolve(self.name, self.project, self.domain)
+        _, source, key = self._resolve()
         from prefect_secrets._config.lookup import SourceConfig
 
         return source.place(key, SourceConfig())
@@ -121,7 +163,7 @@ class Secret:
     def __repr__(self) -> str:
         extras = [
             f"{field}={getattr(self, field)!r}"
-            for field in ("project", "domain", "as_env_var")
+            for field in ("project", "domain", "as_env_var", "version")
             if getattr(self, field) is not None
         ]
         if self.as_file:
@@ -131,7 +173,7 @@ class Secret:
     __str__ = __repr__
 
     def _identity(self) -> tuple[object, ...]:
-        return (self.name, self.project, self.domain, self.as_env_var, self.as_file)
+        return (self.name, self.project, self.domain, self.as_env_var, self.as_file, self.version)
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Secret):
@@ -145,6 +187,15 @@ class Secret:
 def _is_env_var_name(name: str) -> bool:
     return (
         bool(name) and name.isascii() and name.replace("_", "a").isalnum() and not name[0].isdigit()
+    )
+
+
+def _is_version(version: object) -> bool:
+    return (
+        isinstance(version, str)
+        and 0 < len(version) <= 255
+        and version.isprintable()
+        and not any(c.isspace() for c in version)
     )
 
 

@@ -16,8 +16,10 @@ A source answers one question, `lookup(key, config)`: the value stored for
 | `exists(key, config)`         | `lookup(...) is not MISSING`  | `set`/`import` (replace?)    |
 | `place(key, config)`          | "<kind> <name>"               | messages, `which`, `ls`      |
 | `stored_place(key, config)`   | `place`                       | `set`/`delete` messages      |
-| `lookup_version(key, v, cfg)` | no versions (an error)        | the source's users (pinning) |
+| `lookup_version(key, v, cfg)` | no versions (an error)        | `Secret(name, version=...)`  |
+| `alookup_version(key, v, cfg)`| `lookup_version`, as `alookup`| `Secret(..., version=).aget` |
 | `versions(key, config)`       | no versions (an error)        | the source's users (audits)  |
+| `version_history(key, config)`| `versions`, no creation times | `ls --versions`              |
 | `skip_reason(config)`         | never skipped                 | `which`, `ls`, `doctor`      |
 | `check(config)`               | a `names` call                | `doctor`                     |
 
@@ -34,6 +36,10 @@ The rules every source keeps:
 - Values are returned as stored: strings holding JSON are decoded by the
   caller, and registered for masking by the caller.
 - No message, repr or log line of a source holds a value.
+- A store that keeps versions sets `versioned = True` and implements
+  `lookup_version` (MISSING for a version it does not have) and `versions`: a
+  pinned `Secret(name, version=...)` is answered only by such a source, and is
+  an error at any other that holds the name (README "Versions").
 
 A minimal source, shipped by any package:
 
@@ -183,9 +189,22 @@ class SecretSource(ABC):
             f"source {self.kind!r} keeps no versions: a pinned version cannot be read from it"
         )
 
+    async def alookup_version(self, key: SecretKey, version: str, config: SourceConfig) -> Any:
+        """`lookup_version` for async callers."""
+        if not self.blocking_io:
+            return self.lookup_version(key, version, config)
+        import asyncio
+
+        return await asyncio.to_thread(self.lookup_version, key, version, config)
+
     def versions(self, key: SecretKey, config: SourceConfig) -> list[str]:
-        """The versions of `key` the store keeps, oldest first (`ls --versions`)."""
+        """The versions of `key` the store keeps, oldest first."""
         raise UnsupportedBySource(f"source {self.kind!r} keeps no versions")
+
+    def version_history(self, key: SecretKey, config: SourceConfig) -> list[tuple[str, str | None]]:
+        """(version, when it was created: ISO 8601, or None when the store does not say) for
+        each version of `key`, oldest first (`ls --versions`). Never values."""
+        return [(version, None) for version in self.versions(key, config)]
 
     def names(self, config: SourceConfig) -> Iterable[SecretKey]:
         """Every key this source holds (never values), for `prefect-secrets ls`."""

@@ -17,7 +17,7 @@ LAYERS = [
     ["_sources"],
     ["_resolution", "_masking"],
     ["_secret"],
-    ["_inject", "_prefect"],
+    ["_inject", "_prefect", "_security"],
     ["_cli"],
     ["__init__", "__main__"],
 ]

@@ -8,6 +8,7 @@ import sys
 import prefect_secrets
 
 PUBLIC = {
+    "Identity",
     "Place",
     "PrefectSecretsError",
     "Secret",
@@ -17,6 +18,7 @@ PUBLIC = {
     "SecretStorageRefused",
     "SecretTask",
     "SecretsTask",
+    "SecurityContext",
     "SettingsError",
     "UnsupportedBySource",
     "__version__",
@@ -24,6 +26,8 @@ PUBLIC = {
     "context",
     "get_many",
     "secrets_context",
+    "to_base_job_template",
+    "to_job_variables",
     "with_secrets",
 }
 

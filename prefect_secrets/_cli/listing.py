@@ -41,7 +41,7 @@ from prefect_secrets._resolution.explain import explain, scope_label
 from prefect_secrets._resolution.walk import active_sources, rank
 from prefect_secrets.sources import SecretKey, SecretSource
 
-__all__ = ["Row", "inventory", "list_secrets", "which_secret"]
+__all__ = ["Inventory", "Row", "inventory", "list_secrets", "which_secret"]
 
 
 @dataclass
@@ -83,6 +83,13 @@ def list_secrets(
         Parameter(name="--domain", help="Only what a lookup in this domain can see."),
     ] = None,
     store_kind: OnlyStoreOption = None,
+    versions: Annotated[
+        bool,
+        Parameter(
+            name="--versions",
+            help="List the versions (ids, creation times) that stores with versions keep.",
+        ),
+    ] = False,
 ) -> int:
     """List secret names, their scope and where each is set (every source that can list:
     env vars, mounted files, files, the server...); never values.
@@ -90,11 +97,18 @@ def list_secrets(
     A name set in several places is listed once per place; the ones a lookup would
     not use are marked shadowed. With --project/--domain, only what a lookup in that
     scope can see (its scopes, most specific first, then org-wide and unscoped sources).
+    With --versions, each secret's versions in the stores that keep them (aws, gcp,
+    vault, azure): version ids and creation times.
     """
     project, domain = lookup_scope(project, domain, False)
     scoped_view = bool(project or domain)
+    title = "Secrets" + (in_scope(project, domain) if scoped_view else "")
     with only_store(store_kind):
         found = inventory((project or "", domain or "") if scoped_view else None)
+        if versions:
+            from prefect_secrets._cli.versions import show_versions
+
+            return show_versions(found, json_output=json_output, title=f"{title}: versions")
     if json_output:
         out().json(
             [
@@ -111,7 +125,6 @@ def list_secrets(
     elif found.rows:
         from rich.table import Table
 
-        title = "Secrets" + (in_scope(project, domain) if scoped_view else "")
         table = Table(title=title, show_header=True)
         table.add_column("Name", style="blue", no_wrap=True)
         table.add_column("Scope", no_wrap=True)

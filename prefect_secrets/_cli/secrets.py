@@ -30,7 +30,7 @@ from prefect_secrets._config.lookup import SourceConfig
 from prefect_secrets._config.store import UnstorableValueError
 from prefect_secrets._core.errors import PrefectSecretsError
 from prefect_secrets._core.values import decode_value
-from prefect_secrets._resolution import resolve
+from prefect_secrets._resolution import resolve, resolve_version
 from prefect_secrets._resolution.explain import Place, explain, scope_label
 from prefect_secrets.sources import SecretKey, SecretSource
 
@@ -152,6 +152,14 @@ def get_secret(
     domain: DomainOption = None,
     org: OrgOption = False,
     store_kind: OnlyStoreOption = None,
+    version: Annotated[
+        str | None,
+        Parameter(
+            name="--version",
+            help="A pinned version (AWS VersionId or staging label, GCP or Vault number, "
+            "Azure version id), as `Secret(NAME, version=...)` reads it.",
+        ),
+    ] = None,
 ) -> int:
     """Show whether a secret is set, where it comes from, its scope and its type;
     --reveal prints it.
@@ -159,8 +167,12 @@ def get_secret(
     Looks where flows look, in the same order and scopes (see `which`); with --store,
     in that source only.
     """
+    where = lookup_scope(project, domain, org)
     with only_store(store_kind):
-        stored, source, found_key = resolve(checked_name(name), *lookup_scope(project, domain, org))
+        if version is None:
+            stored, source, found_key = resolve(checked_name(name), *where)
+        else:
+            stored, source, found_key = resolve_version(checked_name(name), version, *where)
     place = source.place(found_key, SourceConfig())
     decoded = decode_value(stored)
     # Unscoped sources (env, mounted files) answer for every scope.
@@ -174,6 +186,8 @@ def get_secret(
             "scope": scope,
             "type": type_name(decoded),
         }
+        if version is not None:
+            payload["version"] = version
         if reveal and isinstance(decoded, bytes):
             import base64
 
@@ -186,7 +200,8 @@ def get_secret(
     elif reveal:
         out().raw(value_text(stored))
     else:
-        out().info(f"{found_key.name}: ******** ({type_name(decoded)})", "bold")
+        pinned = "" if version is None else f" version {version}"
+        out().info(f"{found_key.name}{pinned}: ******** ({type_name(decoded)})", "bold")
         out().info(f"from {place}")
         out().info(f"scope: {scope}")
         out().info("Use --reveal to print the value.", "dim")

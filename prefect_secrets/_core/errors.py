@@ -35,17 +35,28 @@ class PrefectSecretsError(Exception):
 class SecretNotFound(PrefectSecretsError, KeyError, ValueError):
     """No source has the secret. Every source that was asked answered cleanly."""
 
-    def __init__(self, name: str, places: Sequence[str], also_missing: Sequence[str] = ()) -> None:
+    def __init__(
+        self,
+        name: str,
+        places: Sequence[str],
+        also_missing: Sequence[str] = (),
+        version: str | None = None,
+    ) -> None:
         self.name = name
         self.places = tuple(places)
         self.also_missing = tuple(also_missing)
+        #: The pinned version that was asked for (`Secret(name, version=...)`), if any.
+        self.version = version
         #: Every missing name (several when `get_many` misses more than one).
         self.names = (name, *self.also_missing)
         searched = "; ".join(f"{i}. {place}" for i, place in enumerate(self.places, 1))
         others = ""
         if self.also_missing:
             others = f" (nor {', '.join(repr(n) for n in self.also_missing)}, searched alike)"
-        super().__init__(f"secret {name!r} not found{others}. Searched, in order: {searched}")
+        pinned = "" if version is None else f" version {version!r}"
+        super().__init__(
+            f"secret {name!r}{pinned} not found{others}. Searched, in order: {searched}"
+        )
 
     # KeyError.__str__ shows repr(args[0]), which would quote the whole message
     # and escape it; users read this message, so show it as written.
@@ -54,8 +65,8 @@ class SecretNotFound(PrefectSecretsError, KeyError, ValueError):
 
     def __reduce__(
         self,
-    ) -> tuple[type[SecretNotFound], tuple[str, tuple[str, ...], tuple[str, ...]]]:
-        return (type(self), (self.name, self.places, self.also_missing))
+    ) -> tuple[type[SecretNotFound], tuple[str, tuple[str, ...], tuple[str, ...], str | None]]:
+        return (type(self), (self.name, self.places, self.also_missing, self.version))
 
 
 class SecretSourceError(PrefectSecretsError):

@@ -3,7 +3,14 @@
 
 from __future__ import annotations
 
-from prefect_secrets._resolution._async import aresolve, aresolve_many
-from prefect_secrets._resolution._sync import resolve, resolve_many
+from prefect_secrets._resolution._async import aresolve, aresolve_many, aresolve_version
+from prefect_secrets._resolution._sync import resolve, resolve_many, resolve_version
 
-__all__ = ["aresolve", "aresolve_many", "resolve", "resolve_many"]
+__all__ = [
+    "aresolve",
+    "aresolve_many",
+    "aresolve_version",
+    "resolve",
+    "resolve_many",
+    "resolve_version",
+]

@@ -10,15 +10,23 @@ from __future__ import annotations
 
 from prefect_secrets._config.lookup import SourceConfig, read_hot_environment
 from prefect_secrets._core import TYPE_CHECKING
+from prefect_secrets._core.errors import UnsupportedBySource
 from prefect_secrets._core.missing import MISSING
-from prefect_secrets._resolution.walk import active_sources, keys_for, last_sources, not_found
+from prefect_secrets._resolution.walk import (
+    active_sources,
+    keys_for,
+    last_sources,
+    not_found,
+    pin_refused,
+    version_not_found,
+)
 from prefect_secrets.sources import SecretKey, SecretSource, org_key
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
     from typing import Any
 
-__all__ = ["aresolve", "aresolve_many"]
+__all__ = ["aresolve", "aresolve_many", "aresolve_version"]
 
 
 async def aresolve(
@@ -83,3 +91,33 @@ async def aresolve_many(
     if remaining and all_required:
         raise not_found(remaining, project, domain, config)
     return found
+
+
+async def aresolve_version(
+    name: str, version: str, project: str | None = None, domain: str | None = None
+) -> tuple[Any, SecretSource, SecretKey]:
+    """(stored value, source, key) of `version` of `name`: the usual order of sources and
+    scopes, and the first place that holds `name` answers.
+
+    That place must keep versions: a source without versions (env, a file, the
+    server...) that holds `name` raises `UnsupportedBySource` naming itself, rather
+    than hand out its only value as if it were `version`. A store with versions that
+    holds `name` but not `version` raises `SecretNotFound` naming both.
+    """
+    config = SourceConfig()
+    for source in active_sources(config):
+        for key in keys_for(source, name, project, domain, config):
+            if source.versioned:
+                try:
+                    value = await source.alookup_version(key, version, config)
+                except UnsupportedBySource as exc:  # a version the store cannot have
+                    raise UnsupportedBySource(
+                        f"secret {name!r}, version {version!r}: {exc}"
+                    ) from None
+                if value is not MISSING:
+                    return value, source, key
+            if await source.alookup(key, config) is not MISSING:
+                if source.versioned:
+                    raise version_not_found(name, version, project, domain, config, (source, key))
+                raise pin_refused(name, version, source, key, config)
+    raise version_not_found(name, version, project, domain, config)

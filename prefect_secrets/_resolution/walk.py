@@ -21,14 +21,23 @@ from __future__ import annotations
 
 from prefect_secrets._config.lookup import SourceConfig
 from prefect_secrets._core import TYPE_CHECKING
-from prefect_secrets._core.errors import SecretNotFound
+from prefect_secrets._core.errors import PrefectSecretsError, SecretNotFound, UnsupportedBySource
 from prefect_secrets._sources.registry import active_sources, last_sources
 from prefect_secrets.sources import SecretKey, SecretSource, org_key
 
 if TYPE_CHECKING:
     from collections.abc import Iterator, Sequence
 
-__all__ = ["active_sources", "keys_for", "last_sources", "not_found", "places_in_order", "rank"]
+__all__ = [
+    "active_sources",
+    "keys_for",
+    "last_sources",
+    "not_found",
+    "pin_refused",
+    "places_in_order",
+    "rank",
+    "version_not_found",
+]
 
 
 def keys_for(
@@ -78,3 +87,47 @@ def not_found(
     searched = places_in_order(names[0], project, domain, config)
     places = [source.place(key, config) for source, key in searched]
     return SecretNotFound(names[0], places, also_missing=names[1:])
+
+
+def version_not_found(
+    name: str,
+    version: str,
+    project: str | None,
+    domain: str | None,
+    config: SourceConfig,
+    holder: tuple[SecretSource, SecretKey] | None = None,
+) -> PrefectSecretsError:
+    """The error for a pinned `version` of `name` that no source answered.
+
+    `holder`: the versioned source (and key) that holds `name` but not that version;
+    the lookup stopped there. Without one, every place searched is listed, and when no
+    source in the order keeps versions, that is the error (a pin cannot be honoured).
+    """
+    if holder is not None:
+        source, key = holder
+        place = f"{source.place(key, config)} (holds the secret, not this version)"
+        return SecretNotFound(name, [place], version=version)
+    places = []
+    for source, key in places_in_order(name, project, domain, config):
+        kept = "" if source.versioned else " (keeps no versions)"
+        places.append(f"{source.place(key, config)}{kept}")
+    if not any(source.versioned for source in active_sources(config)):
+        kinds = ", ".join(source.kind for source in active_sources(config))
+        return UnsupportedBySource(
+            f"secret {name!r} is pinned to version {version!r}, but no source in the order "
+            f"({kinds}) keeps versions: add a store that does (aws, gcp, vault, azure) to "
+            "the setting `sources`, or remove the pin"
+        )
+    return SecretNotFound(name, places, version=version)
+
+
+def pin_refused(
+    name: str, version: str, source: SecretSource, key: SecretKey, config: SourceConfig
+) -> UnsupportedBySource:
+    """The error for a pinned version of a secret that a source without versions holds,
+    higher in the order than any store with versions: its value would be "latest"."""
+    return UnsupportedBySource(
+        f"secret {name!r} is pinned to version {version!r}, but {source.place(key, config)} "
+        f"holds it and source {source.kind!r} keeps no versions: the pin cannot be honoured "
+        f"there (remove the pin, or the secret from {source.kind!r})"
+    )

@@ -268,7 +268,7 @@ class AwsSource(RemoteSource):
         except Exception as exc:  # noqa: BLE001 - every SDK failure becomes one error
             raise self._mapped(prefix + "*", exc, config) from None
 
-    def list_versions(self, name: str, config: SourceConfig) -> list[str]:
+    def list_version_history(self, name: str, config: SourceConfig) -> list[tuple[str, Any]]:
         versions: list[dict[str, Any]] = []
         params: dict[str, Any] = {"SecretId": name, "IncludeDeprecated": True}
         while True:  # botocore has no paginator for this one
@@ -280,7 +280,7 @@ class AwsSource(RemoteSource):
                 break
             params["NextToken"] = page["NextToken"]
         versions.sort(key=lambda version: version.get("CreatedDate") or 0)
-        return [version["VersionId"] for version in versions]
+        return [(version["VersionId"], version.get("CreatedDate")) for version in versions]
 
     # --- places and checks ------------------------------------------------------------------
 

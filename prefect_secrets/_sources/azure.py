@@ -200,7 +200,7 @@ class AzureSource(RemoteSource):
             values = list(pool.map(lambda name: self.fetch(name, config), names))
         return {n: v for n, v in zip(names, values, strict=True) if v is not MISSING}
 
-    def list_versions(self, name: str, config: SourceConfig) -> list[str]:
+    def list_version_history(self, name: str, config: SourceConfig) -> list[tuple[str, Any]]:
         secret_name = name.rpartition("/")[2]
         try:
             found = self._call(
@@ -209,7 +209,7 @@ class AzureSource(RemoteSource):
         except _NotFound:
             return []
         enabled = sorted((p for p in found if p.enabled), key=lambda p: p.created_on)
-        return [str(p.version) for p in enabled]
+        return [(str(p.version), p.created_on) for p in enabled]
 
     def list_names(self, config: SourceConfig) -> Iterable[str]:
         vault, prefix = self._vault(config), config.source_settings(self)["prefix"]

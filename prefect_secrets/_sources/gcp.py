@@ -263,13 +263,14 @@ class GcpSource(RemoteSource):
             values = list(pool.map(lambda name: self.fetch(name, config), names))
         return {n: v for n, v in zip(names, values, strict=True) if v is not MISSING}
 
-    def list_versions(self, name: str, config: SourceConfig) -> list[str]:
+    def list_version_history(self, name: str, config: SourceConfig) -> list[tuple[str, Any]]:
         request = {"parent": name, "filter": "state:ENABLED"}
         try:
             versions = self._call(name, config, "list_secret_versions", request, pages=True)
         except _NotFound:
             return []
-        return [str(n) for n in sorted(int(v.name.rpartition("/")[2]) for v in versions)]
+        numbered = sorted((int(v.name.rpartition("/")[2]), v.create_time) for v in versions)
+        return [(str(number), created) for number, created in numbered]
 
     def list_names(self, config: SourceConfig) -> Iterable[str]:
         prefix = config.source_settings(self)["prefix"]

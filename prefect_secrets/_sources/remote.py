@@ -112,8 +112,13 @@ class RemoteSource(SecretSource):
         return super().lookup_version(SecretKey(name), version, config)
 
     def list_versions(self, name: str, config: SourceConfig) -> list[str]:
-        """The versions of `name`, oldest first (stores with versions override it)."""
-        return super().versions(SecretKey(name), config)
+        """The versions of `name`, oldest first."""
+        return [version for version, _ in self.list_version_history(name, config)]
+
+    def list_version_history(self, name: str, config: SourceConfig) -> list[tuple[str, Any]]:
+        """(version, its creation time: a datetime, an ISO 8601 string or None) for each
+        version of `name`, oldest first (stores with versions override it)."""
+        return [(version, None) for version in super().versions(SecretKey(name), config)]
 
     def key_of(self, name: str, config: SourceConfig) -> SecretKey | None:
         """The key a name in the store stands for (the reverse of `store_name`), or None
@@ -211,6 +216,17 @@ class RemoteSource(SecretSource):
 
     def versions(self, key: SecretKey, config: SourceConfig) -> list[str]:
         return self.list_versions(self.store_name(key, config), config)
+
+    def version_history(self, key: SecretKey, config: SourceConfig) -> list[tuple[str, str | None]]:
+        history = self.list_version_history(self.store_name(key, config), config)
+        # Stores give datetimes (AWS, GCP, Azure) or ISO text (Vault): one shape for `ls`.
+        return [
+            (
+                version,
+                created if created is None or isinstance(created, str) else created.isoformat(),
+            )
+            for version, created in history
+        ]
 
     def names(self, config: SourceConfig) -> Iterable[SecretKey]:
         keys = (self.key_of(name, config) for name in self.list_names(config))

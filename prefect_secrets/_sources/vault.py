@@ -314,11 +314,11 @@ class VaultSource(RemoteSource):
         self._kv(name, config, "delete_metadata_and_all_versions")
         return True
 
-    def list_versions(self, name: str, config: SourceConfig) -> list[str]:
+    def list_version_history(self, name: str, config: SourceConfig) -> list[tuple[str, Any]]:
         metadata = self._kv(name, config, "read_secret_metadata")
         versions = {} if metadata is MISSING else metadata["data"]["versions"]
         live = [v for v, m in versions.items() if not (m["deletion_time"] or m["destroyed"])]
-        return sorted(live, key=int)
+        return [(v, versions[v].get("created_time")) for v in sorted(live, key=int)]
 
     def list_names(self, config: SourceConfig) -> list[str]:
         target = self.target(config)

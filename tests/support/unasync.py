@@ -24,12 +24,14 @@ RULES = [
     (r"\basync for\b", "for"),
     (r"\bawait ", ""),
     (r"\baresolve_many\b", "resolve_many"),
+    (r"\baresolve_version\b", "resolve_version"),
     (r"\baresolve\b", "resolve"),
     (r"\balookup_many\b", "lookup_many"),
+    (r"\balookup_version\b", "lookup_version"),
     (r"\balookup\b", "lookup"),
 ]
 
-HEADER = '''"""`resolve` and `resolve_many`, GENERATED from `_async.py`: do not edit.
+HEADER = '''"""The lookup loops (`resolve`...), GENERATED from `_async.py`: do not edit.
 
 Edit `_async.py`, then run `python -m tests.support.unasync` (a test checks they agree).
 """
