@@ -1,6 +1,6 @@
 """Secrets for Prefect 3 flows: one `Secret("NAME").get()` from the context, env vars,
-mounted files, a local TOML file, the Prefect server's `Secret` blocks and any plug-in
-source (`prefect_secrets.sources`).
+mounted files, a local TOML file, tokens minted on demand, the Prefect server's `Secret`
+blocks and any plug-in source (`prefect_secrets.sources`).
 
 This module is the whole public surface (`__all__`); everything else is private.
 `import prefect_secrets` does not import `prefect` (about 1.2 s and 80 MiB): only a
@@ -30,6 +30,8 @@ _LAZY = {
     "with_secrets": "prefect_secrets._inject",
     "SecretTask": "prefect_secrets._prefect.task",
     "SecretsTask": "prefect_secrets._prefect.task",
+    "OAuth2ClientCredentials": "prefect_secrets._tokens.oauth2",
+    "declare_tokens": "prefect_secrets._tokens.registry",
 }
 
 
@@ -49,6 +51,7 @@ def __dir__() -> list[str]:
 
 
 __all__ = [
+    "OAuth2ClientCredentials",
     "Place",
     "PrefectSecretsError",
     "Secret",
@@ -63,6 +66,7 @@ __all__ = [
     "__version__",
     "aget_many",
     "context",
+    "declare_tokens",
     "get_many",
     "secrets_context",
     "with_secrets",

@@ -8,6 +8,7 @@ import sys
 import prefect_secrets
 
 PUBLIC = {
+    "OAuth2ClientCredentials",
     "Place",
     "PrefectSecretsError",
     "Secret",
@@ -22,6 +23,7 @@ PUBLIC = {
     "__version__",
     "aget_many",
     "context",
+    "declare_tokens",
     "get_many",
     "secrets_context",
     "with_secrets",
@@ -50,7 +52,8 @@ def test_import_does_not_import_prefect() -> None:
         "assert prefect_secrets.Secret('X').get() == 'fake-x'\n"
         "assert not prefect_secrets.Secret('Y').exists()\n"
         "heavy = ('prefect', 'httpx', 'pydantic', 'asyncio', 'typing', 'boto3', 'botocore',\n"
-        "         'google', 'hvac', 'azure', 'keyring', 'requests')\n"
+        "         'google', 'hvac', 'azure', 'keyring', 'requests', 'authlib', 'lightkube',\n"
+        "         'logging')\n"
         "added = set(sys.modules) - at_startup\n"
         "print(','.join(sorted(m for m in heavy if m in added)))\n"
     )

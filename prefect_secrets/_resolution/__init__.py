@@ -3,7 +3,25 @@
 
 from __future__ import annotations
 
+from prefect_secrets._core import TYPE_CHECKING
+from prefect_secrets._masking.registry import register
 from prefect_secrets._resolution._async import aresolve, aresolve_many
 from prefect_secrets._resolution._sync import resolve, resolve_many
+from prefect_secrets._tokens.registry import set_secret_reader
+
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = ["aresolve", "aresolve_many", "resolve", "resolve_many"]
+
+
+def _read_for_a_token(name: str) -> Any:
+    """A secret a token's mint needs (a client secret, a key), resolved like any other and
+    registered for masking: an SDK that logs it must not show it either."""
+    value = resolve(name)[0]
+    register(value)
+    return value
+
+
+# The token layer sits below this one: it is handed the resolver rather than importing it.
+set_secret_reader(_read_for_a_token)
