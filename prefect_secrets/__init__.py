@@ -31,6 +31,7 @@ _LAZY = {
     "SecretTask": "prefect_secrets._prefect.task",
     "SecretsTask": "prefect_secrets._prefect.task",
     "OAuth2ClientCredentials": "prefect_secrets._tokens.oauth2",
+    "GcpIdToken": "prefect_secrets._tokens.gcp",
     "declare_tokens": "prefect_secrets._tokens.registry",
 }
 
@@ -51,6 +52,7 @@ def __dir__() -> list[str]:
 
 
 __all__ = [
+    "GcpIdToken",
     "OAuth2ClientCredentials",
     "Place",
     "PrefectSecretsError",

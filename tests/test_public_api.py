@@ -8,6 +8,7 @@ import sys
 import prefect_secrets
 
 PUBLIC = {
+    "GcpIdToken",
     "OAuth2ClientCredentials",
     "Place",
     "PrefectSecretsError",
