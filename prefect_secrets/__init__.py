@@ -32,6 +32,7 @@ _LAZY = {
     "SecretsTask": "prefect_secrets._prefect.task",
     "OAuth2ClientCredentials": "prefect_secrets._tokens.oauth2",
     "GcpIdToken": "prefect_secrets._tokens.gcp",
+    "KubernetesServiceAccountToken": "prefect_secrets._tokens.kubernetes",
     "declare_tokens": "prefect_secrets._tokens.registry",
 }
 
@@ -53,6 +54,7 @@ def __dir__() -> list[str]:
 
 __all__ = [
     "GcpIdToken",
+    "KubernetesServiceAccountToken",
     "OAuth2ClientCredentials",
     "Place",
     "PrefectSecretsError",

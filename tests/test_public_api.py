@@ -9,6 +9,7 @@ import prefect_secrets
 
 PUBLIC = {
     "GcpIdToken",
+    "KubernetesServiceAccountToken",
     "OAuth2ClientCredentials",
     "Place",
     "PrefectSecretsError",

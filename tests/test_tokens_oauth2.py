@@ -496,7 +496,8 @@ def test_without_the_extra_the_error_says_what_to_install(
 
 def test_importing_the_token_modules_imports_no_sdk() -> None:
     code = (
-        "import sys, prefect_secrets, prefect_secrets._tokens.oauth2, prefect_secrets._tokens.gcp\n"
+        "import sys, prefect_secrets, prefect_secrets._tokens.oauth2, prefect_secrets._tokens.gcp,"
+        " prefect_secrets._tokens.kubernetes\n"
         "heavy = ('authlib', 'httpx', 'httpx2', 'google', 'lightkube', 'prefect.')\n"
         "print(sorted(m for m in sys.modules if m.startswith(heavy)))"
     )

@@ -160,15 +160,25 @@ class Token:
             raise self.error(f"the secret {secret_name!r} ({what}) is not a non-empty text")
         return value
 
-    def retrying(self, attempt: Callable[[], MintedToken], retries: int) -> MintedToken:
-        """`attempt()`, again after each `Transient` failure, at most `retries` times more."""
+    def retrying(
+        self,
+        attempt: Callable[[], MintedToken],
+        retries: int,
+        *,
+        fallback: Callable[[SecretSourceError], MintedToken] | None = None,
+    ) -> MintedToken:
+        """`attempt()`, again after each `Transient` failure, at most `retries` times more.
+        When the endpoint never answered, `fallback(error)` has the last word."""
         for number in range(retries + 1):
             try:
                 return attempt()
             except Transient as exc:
                 if number == retries:
                     attempts = f"{number + 1} attempt{'s' if number else ''}"
-                    raise self.error(f"{exc.reason}, {attempts}") from None
+                    error = self.error(f"{exc.reason}, {attempts}")
+                    if fallback is not None and exc.unreachable:
+                        return fallback(error)
+                    raise error from None
                 time.sleep(min(MAX_BACKOFF, 0.5 * 2**number))
         raise AssertionError("unreachable")  # pragma: no cover - the loop returns or raises
 
