@@ -509,11 +509,19 @@ def test_importing_the_token_modules_imports_no_sdk() -> None:
 
 FLOW = """
 import logging
+import os
 import sys
 
-from prefect import flow, get_run_logger
+from prefect import flow, get_run_logger, task
 
-from prefect_secrets import Secret
+from prefect_secrets import Secret, SecretTask, with_secrets
+
+
+@task
+@with_secrets(Secret("CRM_TOKEN", as_env_var="CRM_TOKEN"))
+def injected() -> int:
+    print(f"injected CRM_TOKEN={os.environ['CRM_TOKEN']}")
+    return len(os.environ["CRM_TOKEN"])
 
 
 @flow(log_prints=True)
@@ -522,6 +530,9 @@ def call_crm() -> int:
     get_run_logger().info("calling the CRM with %s", token)
     logging.getLogger("crm.client").warning("stdlib logger got %s", token)
     print(f"printed token={token}")
+    from_task = SecretTask("CRM_TOKEN")()
+    print(f"task token={from_task} same={from_task == token}")
+    assert injected() == len(token)
     return len(token)
 
 
@@ -562,4 +573,6 @@ def test_a_token_is_masked_in_a_flows_logs_and_prints(
     assert f"calling the CRM with {MASK}" in output
     assert f"stdlib logger got {MASK}" in output
     assert f"printed token={MASK}" in output
+    assert f"task token={MASK} same=True" in output
+    assert f"injected CRM_TOKEN={MASK}" in output
     assert f"after the flow: {MASK} (" in result.stdout
