@@ -289,6 +289,11 @@ def test_doctor_mints_each_declared_token_and_shows_its_lifetime_never_the_token
     assert "✗ BROKEN: token 'BROKEN' (oauth2_client_credentials, " in result.stdout
     assert "refused (invalid_client)" in result.stdout
     assert result.code == 4
+    # Turned off by `sources`: nothing is minted, and doctor says why.
+    requests = idp.token_requests
+    off = run_cli("doctor", env={"PREFECT_SECRETS_SOURCES": "context,env,file"})
+    assert "· not minted: 'tokens' is not in sources (2 declared)" in off.stdout, off.output
+    assert idp.token_requests == requests
 
 
 # --- failures ------------------------------------------------------------------------------

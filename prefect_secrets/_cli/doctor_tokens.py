@@ -8,7 +8,7 @@ from __future__ import annotations
 from prefect_secrets._cli.output import EXIT_BAD_SETTING, EXIT_OK, EXIT_SOURCE_FAILED
 from prefect_secrets._config.lookup import SourceConfig
 from prefect_secrets._core.errors import PrefectSecretsError, SettingsError
-from prefect_secrets._sources.registry import source_of_kind
+from prefect_secrets._sources.registry import active_sources, source_of_kind
 from prefect_secrets._sources.tokens import TokenSource
 from prefect_secrets._tokens.registry import declared_names, declared_token
 
@@ -25,6 +25,14 @@ def token_checks(config: SourceConfig) -> list[Check]:
     except PrefectSecretsError as exc:
         return [
             ("fail", str(exc), "correct the config file at the place named", EXIT_SOURCE_FAILED)
+        ]
+    try:
+        asked = any(source.kind == "tokens" for source in active_sources(config))
+    except SettingsError:
+        asked = True  # the sources section reports the setting
+    if names and not asked:
+        return [
+            ("info", f"not minted: 'tokens' is not in sources ({len(names)} declared)", "", EXIT_OK)
         ]
     if not names:
         return [

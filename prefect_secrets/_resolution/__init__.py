@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from prefect_secrets._core import TYPE_CHECKING
+from prefect_secrets._core.values import decode_value
 from prefect_secrets._masking.registry import register
 from prefect_secrets._resolution._async import aresolve, aresolve_many
 from prefect_secrets._resolution._sync import resolve, resolve_many
@@ -17,9 +18,10 @@ __all__ = ["aresolve", "aresolve_many", "resolve", "resolve_many"]
 
 def _read_for_a_token(name: str) -> Any:
     """A secret a token's mint needs (a client secret, a key), resolved like any other and
-    registered for masking: an SDK that logs it must not show it either."""
+    registered for masking as `get` would (a JSON key leaf by leaf): an SDK that logs it must
+    not show it either. The stored value is returned: the token's kind decodes it."""
     value = resolve(name)[0]
-    register(value)
+    register(decode_value(value))
     return value
 
 

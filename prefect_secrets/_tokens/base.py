@@ -27,7 +27,9 @@ from prefect_secrets._core.names import validate_name
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
     from types import ModuleType
-    from typing import Any, ClassVar, Self
+    from typing import Any, ClassVar, Self, TypeVar
+
+    T = TypeVar("T")
 
     #: `where(key)`: where a key of the table is written ("<file>, line N"); None: the table.
     Where = Callable[[str | None], str]
@@ -162,11 +164,11 @@ class Token:
 
     def retrying(
         self,
-        attempt: Callable[[], MintedToken],
+        attempt: Callable[[], T],
         retries: int,
         *,
-        fallback: Callable[[SecretSourceError], MintedToken] | None = None,
-    ) -> MintedToken:
+        fallback: Callable[[SecretSourceError], T] | None = None,
+    ) -> T:
         """`attempt()`, again after each `Transient` failure, at most `retries` times more.
         When the endpoint never answered, `fallback(error)` has the last word."""
         for number in range(retries + 1):

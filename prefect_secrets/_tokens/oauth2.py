@@ -187,7 +187,7 @@ class OAuth2ClientCredentials(Token):
             return found[0]
         url = f"{issuer}/.well-known/openid-configuration"
 
-        def attempt() -> MintedToken:
+        def attempt() -> str:
             with self._client(httpx_client, timeout, None, "none") as client:
                 try:
                     response = client.request("GET", url, withhold_token=True)
@@ -200,9 +200,9 @@ class OAuth2ClientCredentials(Token):
                 raise self.error(f"{url} names another issuer: refused (OpenID discovery)")
             if not isinstance(endpoint, str) or not endpoint.startswith(("https://", "http://")):
                 raise self.error(f"{url} names no token_endpoint")
-            return MintedToken(endpoint, 0.0)  # a carrier: retrying() returns MintedTokens
+            return endpoint
 
-        endpoint = self.retrying(attempt, retries).value
+        endpoint = self.retrying(attempt, retries)
         _discovered[(issuer, self.ca_file)] = (endpoint, time.monotonic())
         return endpoint
 

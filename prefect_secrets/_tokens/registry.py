@@ -154,5 +154,7 @@ def set_secret_reader(reader: Callable[[str], Any]) -> None:
 def read_secret(name: str) -> Any:
     """The stored value of secret `name`, resolved through the library."""
     if not _reader:
-        import_module("prefect_secrets._resolution")  # registers the reader
+        # Lookups come through the resolution, which registered its reader on import; a
+        # token minted by other means (a test, doctor) imports it by name, not upwards.
+        import_module("prefect_secrets._resolution")
     return _reader[0](name)
