@@ -1,6 +1,6 @@
 """Secrets for Prefect 3 flows: one `Secret("NAME").get()` from the context, env vars,
-mounted files, a local TOML file, the Prefect server's `Secret` blocks and any plug-in
-source (`prefect_secrets.sources`).
+mounted files, a local TOML file, tokens minted on demand, the Prefect server's `Secret`
+blocks and any plug-in source (`prefect_secrets.sources`).
 
 This module is the whole public surface (`__all__`); everything else is private.
 `import prefect_secrets` does not import `prefect` (about 1.2 s and 80 MiB): only a
@@ -34,6 +34,10 @@ _LAZY = {
     "SecurityContext": "prefect_secrets._security.context",
     "to_job_variables": "prefect_secrets._security.job_variables",
     "to_base_job_template": "prefect_secrets._security.job_variables",
+    "OAuth2ClientCredentials": "prefect_secrets._tokens.oauth2",
+    "GcpIdToken": "prefect_secrets._tokens.gcp",
+    "KubernetesServiceAccountToken": "prefect_secrets._tokens.kubernetes",
+    "declare_tokens": "prefect_secrets._tokens.registry",
 }
 
 
@@ -53,7 +57,10 @@ def __dir__() -> list[str]:
 
 
 __all__ = [
+    "GcpIdToken",
     "Identity",
+    "KubernetesServiceAccountToken",
+    "OAuth2ClientCredentials",
     "Place",
     "PrefectSecretsError",
     "Secret",
@@ -69,6 +76,7 @@ __all__ = [
     "__version__",
     "aget_many",
     "context",
+    "declare_tokens",
     "get_many",
     "secrets_context",
     "to_base_job_template",

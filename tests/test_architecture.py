@@ -14,6 +14,7 @@ LAYERS = [
     ["_config"],
     ["sources"],
     ["_context", "_server"],
+    ["_tokens"],
     ["_sources"],
     ["_resolution", "_masking"],
     ["_secret"],

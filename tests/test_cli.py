@@ -389,6 +389,7 @@ def test_which_shows_every_place_in_order_and_never_a_value(
         ("context", "absent"),
         ("env", "found"),
         ("file", "shadowed"),
+        ("tokens", "absent"),
         ("prefect1-file", "absent"),
         ("server", "not asked"),
     ]
@@ -396,7 +397,7 @@ def test_which_shows_every_place_in_order_and_never_a_value(
     assert by_source["file"]["location"] == f"file {path} [context.secrets] X"
 
 
-KNOWN_SOURCES = ("context", "env", "file", "prefect1-file", "server")
+KNOWN_SOURCES = ("context", "env", "file", "tokens", "prefect1-file", "server")
 
 
 def test_which_exit_codes_not_found_and_failed_source(write_config: Callable[..., Path]) -> None:

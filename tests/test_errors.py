@@ -46,13 +46,14 @@ def test_not_found_names_every_place_in_order(home: Path) -> None:
         "env var PREFECT__CONTEXT__SECRETS__WAREHOUSE_PASSWORD",
         "mounted file",
         f"file {home}/.config/prefect-secrets/config.toml [context.secrets] WAREHOUSE_PASSWORD",
+        "token declarations ([tokens.WAREHOUSE_PASSWORD] in ",
         f"Prefect 1 file {home}/.prefect/config.toml",
         "Prefect server: not asked",
     ]
     positions = [message.index(part) for part in expected_in_order]
     assert positions == sorted(positions)
     assert error.name == "WAREHOUSE_PASSWORD"
-    assert len(error.places) == 6
+    assert len(error.places) == 7
     assert "\n" not in message
 
 

@@ -8,7 +8,10 @@ import sys
 import prefect_secrets
 
 PUBLIC = {
+    "GcpIdToken",
     "Identity",
+    "KubernetesServiceAccountToken",
+    "OAuth2ClientCredentials",
     "Place",
     "PrefectSecretsError",
     "Secret",
@@ -24,6 +27,7 @@ PUBLIC = {
     "__version__",
     "aget_many",
     "context",
+    "declare_tokens",
     "get_many",
     "secrets_context",
     "to_base_job_template",
@@ -54,7 +58,8 @@ def test_import_does_not_import_prefect() -> None:
         "assert prefect_secrets.Secret('X').get() == 'fake-x'\n"
         "assert not prefect_secrets.Secret('Y').exists()\n"
         "heavy = ('prefect', 'httpx', 'pydantic', 'asyncio', 'typing', 'boto3', 'botocore',\n"
-        "         'google', 'hvac', 'azure', 'keyring', 'requests')\n"
+        "         'google', 'hvac', 'azure', 'keyring', 'requests', 'authlib', 'lightkube',\n"
+        "         'logging')\n"
         "added = set(sys.modules) - at_startup\n"
         "print(','.join(sorted(m for m in heavy if m in added)))\n"
     )

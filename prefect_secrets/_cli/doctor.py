@@ -10,6 +10,7 @@ from typing import Annotated
 
 from cyclopts import Parameter
 
+from prefect_secrets._cli.doctor_tokens import token_checks
 from prefect_secrets._cli.output import EXIT_OK, EXIT_SOURCE_FAILED, out
 from prefect_secrets._config.file import ConfigDocument, ConfigFile, config_path
 from prefect_secrets._config.lookup import SourceConfig
@@ -67,6 +68,8 @@ def doctor(
     if settings is not None:
         config = SourceConfig.of(document, settings)
         sections.append(("Sources, in the order lookups ask them", _check_sources(config)))
+        tokens = [_Check(*check) for check in token_checks(config)]
+        sections.append(("Tokens (minted now; never shown)", tokens))
         sections.append(("Prefect 1 config file", _check_prefect1(settings)))
         sections.append(("Prefect server", _check_server(settings)))
 

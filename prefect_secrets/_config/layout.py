@@ -6,6 +6,7 @@ where a table or key is written (for errors that name the line).
     [project.<p>.secrets]                project p
     [domain.<d>.secrets]                 domain d
     [project.<p>.domain.<d>.secrets]     project p in domain d
+    [tokens.<NAME>]                      a token's declaration (checked by `_tokens.registry`)
 """
 
 from __future__ import annotations
@@ -99,7 +100,7 @@ def secret_tables(
 ) -> dict[Scope, dict[str, Any]]:
     """Check the layout and collect every secrets table by scope; refuse the file otherwise."""
     data = document.data
-    top_level = {"settings", "context", "project", "domain"}
+    top_level = {"settings", "context", "project", "domain", "tokens"}
     if strict:
         for key in data:
             if key not in top_level:

@@ -6,8 +6,9 @@
 | 2 | env           | env var `{PREFIX}__CONTEXT__SECRETS__{NAME}`                | no     |
 | 3 | mounted       | `<dir>/<NAME>` in each of `mounted_dirs` (/run/secrets)     | no     |
 | 4 | file          | the config file's secrets tables                            | yes    |
-| 5 | prefect1-file | `[context.secrets]` of Prefect 1's `~/.prefect/config.toml` | no     |
-| 6 | server        | the Prefect server's `Secret` blocks                        | yes    |
+| 5 | tokens        | the declared tokens (`[tokens.NAME]`, `declare_tokens`)     | no     |
+| 6 | prefect1-file | `[context.secrets]` of Prefect 1's `~/.prefect/config.toml` | no     |
+| 7 | server        | the Prefect server's `Secret` blocks                        | yes    |
 
 That is the default order. The setting `sources` (a list of kinds, highest
 precedence first) enables, disables and orders sources, built-in and plug-in
@@ -53,6 +54,7 @@ BUILTIN_KINDS = {
     "env": "prefect_secrets._sources.env:EnvSource",
     "mounted": "prefect_secrets._sources.mounted:MountedSource",
     "file": "prefect_secrets._sources.file:ConfigFileSource",
+    "tokens": "prefect_secrets._sources.tokens:TokenSource",
     "prefect1-file": "prefect_secrets._sources.prefect1:Prefect1FileSource",
     "server": "prefect_secrets._sources.server:ServerSource",
     # Shipped, but asked only when `sources` names them (each needs its extra installed).
@@ -63,7 +65,11 @@ BUILTIN_KINDS = {
     "keyring": "prefect_secrets._sources.keyring:KeyringSource",
     "block": "prefect_secrets._sources.block:BlockSource",
 }
-DEFAULT_ORDER = ("context", "env", "mounted", "file", "prefect1-file", "server")
+# Tokens come after the local places and before Prefect 1's file and the server: env and
+# context lookups stay as fast as before (an undeclared name costs the token source two
+# dict lookups, and only after every local place missed), and a token lookup never asks
+# the server.
+DEFAULT_ORDER = ("context", "env", "mounted", "file", "tokens", "prefect1-file", "server")
 
 _instances: dict[str, SecretSource] = {}
 _orders: dict[tuple[str, ...] | None, tuple[SecretSource, ...]] = {}
