@@ -10,21 +10,21 @@ import asyncio
 import gc
 import pickle
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
 import pytest
 
-import prefect_secrets
 from prefect_secrets import (
     Identity,
+    OAuth2ClientCredentials,
     Secret,
     SecretNotFound,
     SecretSourceError,
     SecurityContext,
 )
 from prefect_secrets._masking.registry import redact
+from prefect_secrets._tokens.registry import withdraw_tokens
 from tests.support.servers import PrefectServer
 
 # As in test_task.py: Prefect's unclosed sync client of each flow run, collected here.
@@ -43,11 +43,20 @@ def _collect_prefects_unclosed_clients(request: pytest.FixtureRequest) -> Iterat
         gc.collect()
 
 
-@dataclass(frozen=True)
-class FakeToken:
-    """What the tokens helper declares: an object with a `.name`."""
+def a_token(name: str) -> OAuth2ClientCredentials:
+    """A token declaration: names only (its client secret is another secret's name)."""
+    return OAuth2ClientCredentials(
+        name,
+        client_id="fake-client",
+        client_secret=f"{name}_CLIENT_SECRET",
+        token_endpoint="http://127.0.0.1:9/token",  # never reached by these tests
+    )
 
-    name: str
+
+@pytest.fixture(autouse=True)
+def no_token_left() -> Iterator[None]:
+    yield
+    withdraw_tokens()
 
 
 def env_secret(monkeypatch: pytest.MonkeyPatch, name: str, value: str) -> None:
@@ -75,7 +84,7 @@ def test_a_context_holds_names_only_and_pickles() -> None:
     ctx = SecurityContext(
         run_as=Identity(k8s_service_account="etl-runner"),
         secrets=[Secret("DB_PASSWORD", version="3"), "API_KEY", "API_KEY"],
-        tokens=[FakeToken("GITHUB_TOKEN")],
+        tokens=[a_token("GITHUB_TOKEN")],
     )
     assert ctx.secrets == (Secret("DB_PASSWORD", version="3"), Secret("API_KEY"))
     assert ctx.required()[-1] == Secret("GITHUB_TOKEN")
@@ -84,8 +93,8 @@ def test_a_context_holds_names_only_and_pickles() -> None:
     assert "version='3'" in repr(ctx)
     with pytest.raises(TypeError, match="sequence of Secret"):
         SecurityContext(secrets="DB_PASSWORD")
-    with pytest.raises(TypeError, match=r"must have a str `\.name`"):
-        SecurityContext(tokens=[object()])
+    with pytest.raises(TypeError, match="tokens must be OAuth2ClientCredentials"):
+        SecurityContext(tokens=[object()])  # type: ignore[list-item]
     with pytest.raises(TypeError, match="run_as must be an Identity"):
         SecurityContext(run_as="etl-runner")  # type: ignore[arg-type]
 
@@ -109,12 +118,14 @@ def test_preflight_names_every_missing_secret_in_one_error(
     present, value = unique_name("PRESENT"), fake("present")
     env_secret(monkeypatch, present, value)
     missing = [unique_name("MISSING_A"), unique_name("MISSING_B"), unique_name("MISSING_C")]
-    ctx = SecurityContext(secrets=[missing[0], present, missing[1]], tokens=[FakeToken(missing[2])])
+    # A token whose client secret is missing: its mint names that secret.
+    token = a_token(missing[2])
+    ctx = SecurityContext(secrets=[missing[0], present, missing[1]], tokens=[token])
     with pytest.raises(SecretNotFound) as raised:
         ctx.preflight()
-    assert raised.value.names == tuple(missing)
+    assert raised.value.names == (missing[0], missing[1], token.client_secret)
     message = str(raised.value)
-    assert all(name in message for name in missing)
+    assert all(name in message for name in (missing[0], missing[1], token.client_secret))
     assert value not in message
 
 
@@ -134,29 +145,6 @@ def test_a_failing_source_and_missing_names_are_one_error(
     assert f"missing: '{missing}'" in message
     assert f"'{pinned}' (version=2): secret '{pinned}' is pinned" in message
     assert value not in message
-
-
-def test_tokens_are_declared_first_when_the_package_can(
-    monkeypatch: pytest.MonkeyPatch, fake: Fake, unique_name: Names
-) -> None:
-    declared: list[object] = []
-    monkeypatch.setattr(
-        prefect_secrets, "declare_tokens", lambda *tokens: declared.extend(tokens), raising=False
-    )
-    name = unique_name("TOKEN")
-    env_secret(monkeypatch, name, fake("token"))
-    token = FakeToken(name)
-    SecurityContext(tokens=[token]).preflight()
-    assert declared == [token]
-
-
-def test_without_declare_tokens_tokens_are_still_resolved(
-    monkeypatch: pytest.MonkeyPatch, unique_name: Names
-) -> None:
-    monkeypatch.delattr(prefect_secrets, "declare_tokens", raising=False)
-    name = unique_name("TOKEN")
-    with pytest.raises(SecretNotFound, match=name):
-        SecurityContext(tokens=[FakeToken(name)]).preflight()
 
 
 async def test_apreflight_from_async_code(

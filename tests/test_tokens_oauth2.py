@@ -581,3 +581,42 @@ def test_a_token_is_masked_in_a_flows_logs_and_prints(
     assert f"task token={MASK} same=True" in output
     assert f"injected CRM_TOKEN={MASK}" in output
     assert f"after the flow: {MASK} (" in result.stdout
+
+
+# --- a security context declaring a token ------------------------------------------------------
+
+
+def test_a_security_contexts_preflight_mints_its_tokens_and_names_every_missing_name(
+    idp: OAuth2Server,
+    client: tuple[str, str],
+    monkeypatch: pytest.MonkeyPatch,
+    fake: Callable[[str], str],
+) -> None:
+    """`SecurityContext(tokens=[...])` declares its tokens and mints each once, before any
+    task; with the client secret gone, one error names it beside the missing secret."""
+    from prefect_secrets import SecurityContext
+
+    client_id, _ = client
+    token = OAuth2ClientCredentials(
+        "CRM_TOKEN",
+        client_id=client_id,
+        client_secret="CRM_CLIENT_SECRET",
+        token_endpoint=idp.token_endpoint,
+    )
+    monkeypatch.setenv("PREFECT__CONTEXT__SECRETS__CRM_DB", fake("db"))
+    context = SecurityContext(secrets=[Secret("CRM_DB")], tokens=[token])
+    context.preflight()
+    assert idp.token_requests == 1
+    idp.verify(Secret("CRM_TOKEN").get())  # the minted token, from the cache
+    assert idp.token_requests == 1
+
+    withdraw_tokens()
+    MINTED.forget()
+    monkeypatch.delenv(SECRET_VAR)
+    monkeypatch.delenv("PREFECT__CONTEXT__SECRETS__CRM_DB")
+    with pytest.raises(SecretNotFound) as caught:
+        SecurityContext(secrets=[Secret("CRM_DB")], tokens=[token]).preflight()
+    message = str(caught.value)
+    assert "CRM_DB" in message
+    assert "CRM_CLIENT_SECRET" in message
+    assert idp.token_requests == 1

@@ -19,13 +19,14 @@ from __future__ import annotations
 
 import functools
 import inspect
-import sys
 from dataclasses import dataclass
 
 from prefect_secrets._core import TYPE_CHECKING
 from prefect_secrets._secret import Secret
 from prefect_secrets._security.identity import Identity
 from prefect_secrets._security.preflight import apreflight, preflight
+from prefect_secrets._tokens.base import Token
+from prefect_secrets._tokens.registry import declare_tokens
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
@@ -41,20 +42,20 @@ class SecurityContext:
     """Who a flow runs as (`run_as`), and the secrets and tokens it needs.
 
     `secrets`: `Secret` handles (or names), as the flow reads them: scope, version and
-    `as_env_var` kept. `tokens`: objects with a `.name` (declared with
-    `prefect_secrets.declare_tokens` where that exists); each is resolved as
-    `Secret(token.name)`. Holds no value: safe to pickle, log and store.
+    `as_env_var` kept. `tokens`: `OAuth2ClientCredentials`, `GcpIdToken`,
+    `KubernetesServiceAccountToken`, declared (`declare_tokens`) by the preflight, then
+    minted as `Secret(token.name)`. Holds no value: safe to pickle, log and store.
     """
 
     run_as: Identity | None
     secrets: tuple[Secret, ...]
-    tokens: tuple[object, ...]
+    tokens: tuple[Token, ...]
 
     def __init__(
         self,
         run_as: Identity | None = None,
         secrets: Sequence[Secret | str] = (),
-        tokens: Sequence[object] = (),
+        tokens: Sequence[Token] = (),
     ) -> None:
         if run_as is not None and not isinstance(run_as, Identity):
             raise TypeError(f"run_as must be an Identity, not {type(run_as).__name__}")
@@ -62,15 +63,18 @@ class SecurityContext:
             raise TypeError("secrets must be a sequence of Secret handles (or names)")
         handles = [s if isinstance(s, Secret) else Secret(s) for s in secrets]
         for token in tokens:
-            if not isinstance(getattr(token, "name", None), str):
-                raise TypeError(f"tokens must have a str `.name`: {type(token).__name__} has none")
+            if not isinstance(token, Token):
+                raise TypeError(
+                    "tokens must be OAuth2ClientCredentials, GcpIdToken or "
+                    f"KubernetesServiceAccountToken, not {type(token).__name__}"
+                )
         object.__setattr__(self, "run_as", run_as)
         object.__setattr__(self, "secrets", tuple(dict.fromkeys(handles)))
         object.__setattr__(self, "tokens", tuple(tokens))
 
     def required(self) -> tuple[Secret, ...]:
         """Every secret a run needs: the declared secrets, then each token's `Secret`."""
-        tokens = (Secret(token.name) for token in self.tokens)  # type: ignore[attr-defined]
+        tokens = (Secret(token.name) for token in self.tokens)
         return tuple(dict.fromkeys((*self.secrets, *tokens)))
 
     def preflight(self) -> None:
@@ -108,18 +112,14 @@ class SecurityContext:
         return wrapper  # type: ignore[no-any-return]
 
     def _declare_tokens(self) -> None:
-        # Tokens are another module's (`prefect_secrets.declare_tokens`, when installed):
-        # looked up at call time, so that this works with and without it.
-        package = sys.modules.get("prefect_secrets")
-        declare = getattr(package, "declare_tokens", None)
-        if self.tokens and declare is not None:
-            declare(*self.tokens)
+        if self.tokens:
+            declare_tokens(*self.tokens)
 
     def __repr__(self) -> str:
         fields = [f"run_as={self.run_as!r}"] if self.run_as is not None else []
         if self.secrets:
             fields.append(f"secrets={list(self.secrets)!r}")
         if self.tokens:
-            names = [getattr(token, "name", "?") for token in self.tokens]
+            names = [token.name for token in self.tokens]
             fields.append(f"tokens={names!r}")
         return f"SecurityContext({', '.join(fields)})"

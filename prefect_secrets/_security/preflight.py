@@ -75,13 +75,14 @@ def preflight_error(
     searched) when nothing failed; else `SecretSourceError` listing both kinds."""
     if not failed:
         first = missing[0][1]
+        # The name that is missing, which for a token is the secret its mint needs (its
+        # client secret, its key), not the token's own name.
+        others = dict.fromkeys(exc.name for _, exc in missing[1:] if exc.name != first.name)
         return SecretNotFound(
-            first.name,
-            first.places,
-            also_missing=[secret.name for secret, _ in missing[1:]],
-            version=first.version,
+            first.name, first.places, also_missing=list(others), version=first.version
         )
-    lines = [f"missing: {', '.join(label(secret) for secret, _ in missing)}"] if missing else []
+    names = [_missing_label(secret, exc) for secret, exc in missing]
+    lines = [f"missing: {', '.join(names)}"] if missing else []
     lines += [f"{label(secret)}: {exc}" for secret, exc in failed]
     problems = len(missing) + len(failed)
     return SecretSourceError(
@@ -89,3 +90,9 @@ def preflight_error(
         + "; ".join(lines),
         source=", ".join(sorted({getattr(exc, "source", "") or "?" for _, exc in failed})),
     )
+
+
+def _missing_label(secret: Secret, missing: SecretNotFound) -> str:
+    if missing.name == secret.name:
+        return label(secret)
+    return f"{missing.name!r} (needed by {label(secret)})"
