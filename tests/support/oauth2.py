@@ -294,7 +294,7 @@ class OAuth2Server(LocalServer):
     Attributes a test reads or sets: `clients`, `token_lifetime` (seconds, for tokens issued
     from now on), `token_log` (`TokenRequestRecord` per token request that reached authlib),
     `issued` (claims of every token issued), `issued_tokens` (the tokens themselves, for leak
-    checks), `token_requests` (requests to the token
+    checks; `issued_for(audience)` those of one audience), `token_requests` (requests to the token
     endpoint, faulted ones included), plus `LocalServer`'s `delay`, `fail_next()`,
     `stop_listening()` / `resume_listening()`, `requests` (per endpoint: "token", "jwks",
     "openid-configuration", "oauth-authorization-server").
@@ -409,6 +409,12 @@ class OAuth2Server(LocalServer):
         )
         self.clients[client_id] = client
         return client
+
+    def issued_for(self, audience: str) -> list[str]:
+        """The access tokens issued for `audience` (never print them)."""
+        with self._records_lock:
+            pairs = list(zip(self.issued, self.issued_tokens, strict=True))
+        return [token for claims, token in pairs if claims.get("aud") == audience]
 
     def remove_client(self, client_id: str) -> None:
         self.clients.pop(client_id, None)

@@ -23,6 +23,14 @@ runs the library mode only; `library_store(name, value)` stores every value wher
 flow processes will look (a secret manager) instead of env vars and Secret blocks, and
 `library_env` is merged into the flow processes' environment (a `None` removes a
 variable), e.g. `PREFECT_SECRETS_SOURCES=aws` and the manager's endpoint.
+
+Values minted during the run (tokens, tests/test_leak_corpus_tokens.py): with
+`values_after_run`, `library_store(name, value)` declares how `name` is minted (the
+made-up value is not used), the spec's digest is `MINTED` (the flows' `corpus.ok`
+records the digests of what they received), and after the run `values_after_run(name)`
+gives every value minted for `name`: they replace the made-up value as the needles of
+its label (its paired user kept), and the pathway counts as received only if every digest
+the flows recorded is one of them (and at least one was recorded per label).
 """
 
 from __future__ import annotations
@@ -43,9 +51,9 @@ from typing import Any
 import httpx
 
 from tests.support.leak_corpus.catalog import GROUP_ENV, PATHWAYS, Pathway
-from tests.support.leak_corpus.runtime import ENV_PREFIX, block_name
+from tests.support.leak_corpus.runtime import ENV_PREFIX, MINTED, block_name
 from tests.support.leak_corpus.scan import Hit, Needles, Owner, Scanner
-from tests.support.leak_corpus.values import Value, make_value
+from tests.support.leak_corpus.values import Value, canonical_digest, make_value
 
 __all__ = ["MASK", "MODES", "Outcome", "Report", "run_corpus"]
 
@@ -73,6 +81,8 @@ class Outcome:
     hits: list[Hit] = field(default_factory=list)
     rows: Counter[str] = field(default_factory=Counter)  # database rows per table
     stored: str = ""  # persisting pathways: what the server or result storage holds
+    names: dict[str, str] = field(default_factory=dict)  # label -> secret name
+    tag: str = ""  # the tag of the pathway's flow and task runs
 
     @property
     def total(self) -> int:
@@ -201,6 +211,7 @@ def _prepare(
     library_env: Mapping[str, str | None] | None = None,
     library_store: Callable[[str, Any], None] | None = None,
     shards: Mapping[str, int] | None = None,
+    minted: bool = False,
 ) -> tuple[list[_Process], dict[tuple[str, str], Outcome]]:
     outcomes: dict[tuple[str, str], Outcome] = {}
     processes: list[_Process] = []
@@ -248,23 +259,26 @@ def _prepare(
             }
             for pathway in members:
                 values: dict[str, Value] = {}
+                names: dict[str, str] = {}
                 secrets_spec: dict[str, dict[str, str]] = {}
                 for label, (shape, source) in pathway.secrets.items():
                     value = values[label] = make_value(shape)
-                    name = _secret_name(pathway.name, label)
+                    name = names[label] = _secret_name(pathway.name, label)
+                    digest = value.digest
                     if mode == "library" and library_store is not None:
                         library_store(name, value.value)
+                        digest = MINTED if minted else digest
                     elif source == "block":
                         save_block(block_name(name), value.value)
                     else:
                         env[ENV_PREFIX + name] = value.text
-                    secrets_spec[label] = {"name": name, "source": source, "digest": value.digest}
+                    secrets_spec[label] = {"name": name, "source": source, "digest": digest}
+                tag = f"{run_tag}-{pathway.name}"
                 spec["order"].append(pathway.name)
-                spec["pathways"][pathway.name] = {
-                    "tag": f"{run_tag}-{pathway.name}",
-                    "secrets": secrets_spec,
-                }
-                outcomes[(pathway.name, mode)] = Outcome(pathway, mode, values, process=shard_label)
+                spec["pathways"][pathway.name] = {"tag": tag, "secrets": secrets_spec}
+                outcomes[(pathway.name, mode)] = Outcome(
+                    pathway, mode, values, process=shard_label, names=names, tag=tag
+                )
             spec_path = directory / "spec.json"
             spec_path.write_text(json.dumps(spec, indent=1))
             processes.append(
@@ -295,6 +309,21 @@ def _run(process: _Process) -> None:
     # in the control they hold the plaintexts.
     (process.dir / "stdout.bin").write_bytes(process.completed.stdout)
     (process.dir / "stderr.bin").write_bytes(process.completed.stderr)
+
+
+def _take_minted(outcome: Outcome, values_after_run: Callable[[str], list[str]]) -> None:
+    """The values minted for each label become its needles; received: every digest the
+    flows recorded (`corpus.ok`) is one of theirs."""
+    recorded = outcome.result.get("minted", {})
+    for label, made_up in list(outcome.values.items()):
+        issued = list(values_after_run(outcome.names[label]))
+        outcome.values[label] = Value(
+            made_up.shape, issued[0] if issued else "", "", issued, user=made_up.user
+        )
+        digests = {canonical_digest(value) for value in issued}
+        got = recorded.get(label, [])
+        if not got or not set(got) <= digests:
+            outcome.result["received"] = False
 
 
 # --- waiting until the server has everything ------------------------------------------------------
@@ -493,9 +522,10 @@ def run_corpus(
     library_env: Mapping[str, str | None] | None = None,
     library_store: Callable[[str, Any], None] | None = None,
     shards: Mapping[str, int] | None = None,
+    values_after_run: Callable[[str], list[str]] | None = None,
 ) -> Report:
-    """`modes`, `library_env`, `library_store`: see the module docstring; `shards`: flow
-    processes per group and mode (default `SHARDS`)."""
+    """`modes`, `library_env`, `library_store`, `values_after_run`: see the module
+    docstring; `shards`: flow processes per group and mode (default `SHARDS`)."""
     started = time.monotonic()
     selected = pathways if pathways is not None else PATHWAYS
     processes, outcomes = _prepare(
@@ -507,6 +537,7 @@ def run_corpus(
         library_env=library_env,
         library_store=library_store,
         shards=shards,
+        minted=values_after_run is not None,
     )
     with ThreadPoolExecutor(parallel) as pool:
         list(pool.map(_run, processes))
@@ -524,6 +555,10 @@ def run_corpus(
         process.end_flow_run_id = reported["end_flow_run_id"]
         for name, result in reported["pathways"].items():
             outcomes[(name, process.mode)].result = result
+    if values_after_run is not None:
+        for outcome in outcomes.values():
+            if outcome.mode == "library":
+                _take_minted(outcome, values_after_run)
 
     waited = time.monotonic()
     with httpx.Client(base_url=server_api_url + "/", timeout=30) as api:
