@@ -46,6 +46,10 @@ def isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Pa
     for name in list(os.environ):
         if name.startswith(_ISOLATED_PREFIXES) or name in _ISOLATED_VARS:
             monkeypatch.delenv(name)
+    # Push invalidation (a websocket and a thread per Prefect API, started at a process's
+    # first cached answer) has its own tests (test_push_invalidation.py). Elsewhere, tests
+    # count requests and time TTLs: no subscriber unless a test turns it back on.
+    monkeypatch.setenv("PREFECT_SECRETS_PUSH_INVALIDATION", "false")
     home = tmp_path / "home"
     home.mkdir()
     monkeypatch.setenv("HOME", str(home))

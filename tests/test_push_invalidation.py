@@ -51,8 +51,10 @@ def _connected(seconds: float) -> tuple[bool, int]:
 
 
 @pytest.fixture(autouse=True)
-def no_subscriber_left() -> Iterator[None]:
-    """Other modules' tests count on the TTL alone: stop what these tests started."""
+def no_subscriber_left(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """On here (the default for users; conftest turns it off for the other modules, which
+    count requests and time TTLs), and stopped after each test."""
+    monkeypatch.setenv("PREFECT_SECRETS_PUSH_INVALIDATION", "true")
     yield
     from prefect_secrets._server.push import stop_watching
 
