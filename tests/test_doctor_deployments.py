@@ -58,12 +58,16 @@ class ServerObjects:
         self.pools: list[str] = []
         self.variables: list[str] = []
 
-    def deployment(self, *, parameters: Any = None, job_variables: Any = None) -> str:
+    def deployment(
+        self, *, parameters: Any = None, job_variables: Any = None, default: str = ""
+    ) -> str:
+        """A deployment of a flow whose parameter `password` defaults to `default`."""
         from prefect import flow
         from prefect.client.orchestration import get_client
+        from prefect.utilities.callables import parameter_schema
 
         @flow(name=FLOW_NAME)
-        def fake_flow(password: str = "") -> None:
+        def fake_flow(password: str = default) -> None:
             pass
 
         name = unique("fake-deployment")
@@ -75,6 +79,7 @@ class ServerObjects:
                     flow_id=flow_id,
                     name=name,
                     parameters=parameters or {},
+                    parameter_openapi_schema=parameter_schema(fake_flow).model_dump(),
                     job_variables=job_variables or {},
                 )
 
@@ -148,12 +153,18 @@ def test_a_parameter_and_a_job_variable_equal_to_an_env_secret_are_found(
     deployment = on_server.deployment(
         parameters={"password": value}, job_variables={"env": {"DB_PASSWORD": value}}
     )
+    with_default = on_server.deployment(default=value)
     result = doctor()
     assert result.code == 4
     assert not shows_any(result, [value])
     owner = f"deployment '{FLOW_NAME}/{deployment}'"
     assert f"{owner} parameters.password: equals secret {name} (env)" in result.stdout
     assert f"{owner} job_variables.env.DB_PASSWORD: equals secret {name} (env)" in result.stdout
+    # A default in the flow's signature, as the deployment's parameter schema keeps it.
+    assert (
+        f"deployment '{FLOW_NAME}/{with_default}' "
+        f"parameter_openapi_schema.properties.password.default: equals secret {name} (env)"
+    ) in result.stdout
     assert "nothing found" not in result.output
 
 
