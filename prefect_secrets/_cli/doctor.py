@@ -51,15 +51,30 @@ def doctor(
             "Prefect version (with a fake value), and report each as working or missing."
         ),
     ] = False,
+    deployments: Annotated[
+        bool,
+        Parameter(
+            help="Instead, scan the Prefect server's deployments (parameters, job "
+            "variables), work pools (base job templates) and variables for values equal "
+            "to a secret this machine's sources hold, or shaped like a token; never "
+            "shows a value."
+        ),
+    ] = False,
 ) -> int:
     """Check the config file, the settings in force, the sources and the Prefect server;
-    say what to fix. With --masking, check the masking hooks instead.
+    say what to fix. With --masking, check the masking hooks instead; with
+    --deployments, scan the server's deployments, work pools and variables for secrets.
 
     Exits 0 when nothing needs fixing (warnings included), 5 when a setting is
     invalid, 4 when anything else fails.
     """
     if masking:
         return _report([("Masking hooks (a fake value, this process)", _check_masking())])
+    if deployments:
+        from prefect_secrets._cli.doctor_deployments import deployment_checks
+
+        scanned = [_Check(*check) for check in deployment_checks(SourceConfig())]
+        return _report([("Secrets in deployments, work pools and variables", scanned)])
     sections: list[tuple[str, list[_Check]]] = []
     document_checks, document = _check_config_file()
     sections.append((f"Config file {config_path()}", document_checks))
