@@ -261,7 +261,7 @@ def which_secret(
     else:
         from rich.table import Table
 
-        styles = {"found": "bold green", "shadowed": "yellow", "error": "red"}
+        styles = {"found": "bold green", "shadowed": "yellow", "error": "red", "hidden": "yellow"}
         table = Table(title=f"Where {name} is looked for, in order", show_header=True)
         table.add_column("#", justify="right")
         table.add_column("Status", no_wrap=True)
@@ -283,6 +283,8 @@ def which_secret(
         if winner is not None:
             extra = f"; {shadowed} shadowed place{'s' if shadowed > 1 else ''}" if shadowed else ""
             out().info(f"{name} comes from {winner.location}{extra}.", "green")
+        elif any(place.status == "hidden" for place in places):
+            out().info(f"{name} is hidden by the context: a lookup finds nothing.", "yellow")
         elif any(place.status == "error" for place in places):
             out().info(f"A lookup of {name} fails: see the error above.", "red")
         else:
