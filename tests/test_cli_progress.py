@@ -50,7 +50,8 @@ def test_no_progress_on_a_pipe_by_default(prefect1_file: Path, tmp_path: Path) -
     env = {**os.environ, "PREFECT_SECRETS_CONFIG": str(tmp_path / "config.toml")}
     done = run("import-prefect1", str(prefect1_file), "--apply", env=env)
     assert done.returncode == 0, done.stderr
-    assert "/5" not in done.stderr and "\x1b" not in done.stderr
+    assert "/5" not in done.stderr
+    assert "\x1b" not in done.stderr
 
 
 def test_ls_shows_which_source_is_listed(proxy: CountingProxy, tmp_path: Path) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import textwrap
 from pathlib import Path
 
@@ -186,21 +187,27 @@ def test_{n}(fake_secrets):
     result.assert_outcomes(passed=6)
 
 
+def readme_suite() -> dict[str, str]:
+    """The README's example suite ("Testing your flows"): {file name: source}."""
+    readme = (Path(__file__).parent.parent / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## Testing your flows: the pytest plugin", 1)[1].split("\n## ", 1)[0]
+    blocks = re.findall(r"^```py\n(.*?)^```$", section, re.MULTILINE | re.DOTALL)
+    return {block.split("\n", 1)[0].removeprefix("# "): block for block in blocks}
+
+
 def test_prefect_test_harness_and_secret_task(pytester: pytest.Pytester) -> None:
-    """Flows run under Prefect's temporary server see the fakes, in task threads too, and
-    the values are masked in the logs."""
+    """The README's suite, and flows run under Prefect's temporary server: they see the
+    fakes, in task threads too, and the values are masked in the logs."""
+    suite = readme_suite()
+    assert sorted(suite) == ["conftest.py", "test_etl.py"]
+    for file_name, source in suite.items():
+        pytester.path.joinpath(file_name).write_text(source, encoding="utf-8")
     pytester.makepyfile(
-        textwrap.dedent(
+        test_threads=textwrap.dedent(
             """
             import pytest
             from prefect import flow, get_run_logger, task
-            from prefect.testing.utilities import prefect_test_harness
             from prefect_secrets import Secret, SecretTask
-
-            @pytest.fixture(autouse=True, scope="session")
-            def harness():
-                with prefect_test_harness(server_startup_timeout=120):
-                    yield
 
             @task
             def use(value):
@@ -239,7 +246,8 @@ def test_prefect_test_harness_and_secret_task(pytester: pytest.Pytester) -> None
         )
     )
     result = pytester.runpytest_subprocess(*PLUGIN, "-s", "-p", "no:randomly", timeout=300)
-    result.assert_outcomes(passed=2)
+    result.assert_outcomes(passed=7)
     output = result.stdout.str() + result.stderr.str()
     assert "fake-flow-key-1234" not in output
+    assert "fake-password" not in output
     assert "using ********" in output
