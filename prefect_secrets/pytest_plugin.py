@@ -70,6 +70,7 @@ class FakeSecrets:
         #: was asked for them); never values.
         self.lookups: list[str] = []
         self._scoped: set[str] = set()
+        self._patched: list[tuple[object, str]] = []
         self._isolate(directory)
         self._record_lookups()
 
@@ -98,7 +99,19 @@ class FakeSecrets:
             lookups.append(key[0])
             return lookup(source, key, config)
 
-        self._monkeypatch.setattr(source, "lookup", recording, raising=False)
+        self._patch(source, "lookup", recording)
+
+    def _patch(self, source: object, method: str, replacement: Any) -> None:
+        """Shadow a method of one source instance until `close` (which removes it again,
+        rather than leave a bound copy of the class's method behind)."""
+        setattr(source, method, replacement)
+        self._patched.append((source, method))
+
+    def close(self) -> None:
+        """Undo the patches of the source instances (the fixture calls it)."""
+        while self._patched:
+            source, method = self._patched.pop()
+            vars(source).pop(method, None)
 
     def set(
         self, name: str, value: Any, *, project: str | None = None, domain: str | None = None
@@ -166,8 +179,8 @@ class FakeSecrets:
             return failing(key)
 
         for method in ("lookup", "lookup_many", "lookup_version"):
-            self._monkeypatch.setattr(source, method, failing, raising=False)
-            self._monkeypatch.setattr(source, f"a{method}", afailing, raising=False)
+            self._patch(source, method, failing)
+            self._patch(source, f"a{method}", afailing)
 
     def allow_server(self) -> None:
         """Let lookups ask the Prefect server again (`server = auto`: when `PREFECT_API_URL`
@@ -190,12 +203,15 @@ def fake_secrets(
 
     saved = dict(context.secrets)
     context.secrets.clear()
+    fake = None
     try:
         fake = FakeSecrets(monkeypatch, tmp_path_factory.mktemp("prefect-secrets"))
         for marker in reversed(list(request.node.iter_markers(MARKER))):  # closest last
             _apply(fake, marker)
         yield fake
     finally:
+        if fake is not None:
+            fake.close()
         context.secrets = saved
 
 

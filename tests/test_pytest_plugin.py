@@ -76,6 +76,11 @@ def test_isolation_set_hide_fail_and_lookups(
                 assert Secret("WH", project="other").get() == "fake-org"
 
             def test_after_it_everything_is_back():
+                from prefect_secrets._config.lookup import SourceConfig
+                from prefect_secrets._sources.registry import source_of_kind
+
+                for kind in ("context", "file"):
+                    assert "lookup" not in vars(source_of_kind(kind, SourceConfig()))
                 assert dict(context.secrets) == {}
                 assert Secret("DEV_ENV").get() == "fake-dev-env"
                 assert Secret("API_KEY").get(default=None) is None
