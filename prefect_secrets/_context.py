@@ -7,6 +7,11 @@
     with prefect_secrets.secrets_context(API_KEY="other-fake"):  # this thread/task only
         prefect_secrets.Secret("API_KEY").get()                # -> "other-fake"
 
+`secrets_context(hide=["NAME"])` hides a secret: a lookup finds nothing, whatever
+any source holds (what `prefect.context(secrets={})` did in Prefect 1). `HIDDEN`
+as a value does the same, in `context.secrets` too (process-wide); a `Failing`
+value makes every lookup of that name raise `SecretSourceError` (for tests).
+
 `secrets_context` keeps its overrides in a ContextVar, like structlog's
 `bound_contextvars`: a thread starts with none, an asyncio task starts with a
 copy of its creator's, and leaving the block restores what was there.
@@ -14,7 +19,7 @@ copy of its creator's, and leaving the block restores what was there.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, MutableMapping
+from collections.abc import Iterable, Iterator, Mapping, MutableMapping
 from contextvars import ContextVar, Token
 
 from prefect_secrets._core import TYPE_CHECKING
@@ -24,6 +29,8 @@ if TYPE_CHECKING:
     from typing import Any
 
 __all__ = [
+    "HIDDEN",
+    "Failing",
     "ProcessContext",
     "SecretsMapping",
     "context",
@@ -32,6 +39,36 @@ __all__ = [
     "process_secrets",
     "secrets_context",
 ]
+
+
+class _Hidden:
+    """The type of `HIDDEN`: one instance, never a value."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "HIDDEN"
+
+    def __reduce__(self) -> str:
+        return "HIDDEN"
+
+
+#: Set as a secret's value (in `secrets_context` or `context.secrets`): the secret is
+#: absent, whatever any source holds. The lookup loops stop at it ("not found").
+HIDDEN = _Hidden()
+
+
+class Failing:
+    """Set as a secret's value (in `secrets_context` or `context.secrets`): every lookup
+    of that name raises `SecretSourceError` with `message` (to test error handling)."""
+
+    __slots__ = ("message",)
+
+    def __init__(self, message: str = "failing on purpose") -> None:
+        self.message = message
+
+    def __repr__(self) -> str:
+        return f"Failing({self.message!r})"
 
 
 class SecretsMapping(MutableMapping[str, "Any"]):
@@ -124,12 +161,26 @@ class secrets_context:  # noqa: N801 - used like a function, as contextlib's are
     Names that are not Python identifiers go in a mapping:
     `secrets_context({"db-password": "fake"})`. Nested blocks add to the
     outer one's overrides. Usable with `with` and `async with`.
+
+    `hide=["NAME", ...]` hides those secrets in the block: lookups find nothing
+    (`SecretNotFound`, or the `default`), whatever any source holds, and `which`
+    says they are hidden. (A name is `hide`'s own only through the mapping:
+    `secrets_context({"hide": "fake"})`.)
     """
 
     __slots__ = ("_overrides", "_tokens")
 
-    def __init__(self, secrets: Mapping[str, Any] | None = None, /, **more: Any) -> None:
-        merged = {**(secrets or {}), **more}
+    def __init__(
+        self,
+        secrets: Mapping[str, Any] | None = None,
+        /,
+        *,
+        hide: Iterable[str] = (),
+        **more: Any,
+    ) -> None:
+        if isinstance(hide, str):
+            raise TypeError("hide takes a list of names, not one string")
+        merged = {**(secrets or {}), **more, **dict.fromkeys(hide, HIDDEN)}
         self._overrides = {validate_name(name): value for name, value in merged.items()}
         self._tokens: list[Token[dict[str, Any]]] = []
 
@@ -147,7 +198,10 @@ class secrets_context:  # noqa: N801 - used like a function, as contextlib's are
         self.__exit__()
 
     def __repr__(self) -> str:
-        return f"secrets_context(names={sorted(self._overrides)!r})"
+        hidden = sorted(name for name, value in self._overrides.items() if value is HIDDEN)
+        shown = sorted(name for name, value in self._overrides.items() if value is not HIDDEN)
+        extra = f", hide={hidden!r}" if hidden else ""
+        return f"secrets_context(names={shown!r}{extra})"
 
 
 def override_names() -> list[str]:

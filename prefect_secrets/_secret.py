@@ -10,9 +10,11 @@ from prefect_secrets._core.values import decode_value
 from prefect_secrets._masking.registry import register
 from prefect_secrets._resolution import (
     aresolve,
+    aresolve_env_var,
     aresolve_many,
     aresolve_version,
     resolve,
+    resolve_env_var,
     resolve_many,
     resolve_version,
 )
@@ -42,10 +44,22 @@ class Secret:
     org-wide. `as_env_var` and `as_file` say how `with_secrets` injects it.
     `version` pins a version in a store that keeps them (README "Versions"): a
     source without versions that holds the name is an error, never "latest".
+    `env_var="MY_VAR"` reads the env var MY_VAR, as Prefect 1's `EnvVarSecret`: the
+    context (`secrets_context`, `context.secrets`) first, then MY_VAR if it is set,
+    then the usual sources for `name` (not with `version`).
     The handle holds no value: its repr, str and pickle never contain one.
     """
 
-    __slots__ = ("as_env_var", "as_file", "domain", "name", "project", "version")
+    __slots__ = (
+        "_routed",
+        "as_env_var",
+        "as_file",
+        "domain",
+        "env_var",
+        "name",
+        "project",
+        "version",
+    )
 
     def __init__(
         self,
@@ -56,6 +70,7 @@ class Secret:
         as_env_var: str | None = None,
         as_file: bool = False,
         version: str | None = None,
+        env_var: str | None = None,
     ) -> None:
         # Handles are often built per call; a name seen before skips the check.
         self.name: str = name if name in checked_names else validate_name(name)
@@ -76,6 +91,19 @@ class Secret:
                 "characters, no spaces)"
             )
         self.version = version
+        if env_var is not None:
+            if not _is_env_var_name(env_var):
+                raise ValueError(
+                    f"invalid env_var {env_var!r}: env var names are letters, digits "
+                    "and '_', not starting with a digit"
+                )
+            if version is not None:
+                raise ValueError(
+                    "env_var and version cannot go together: an env var keeps no versions"
+                )
+        self.env_var = env_var
+        #: Pinned or read from a named env var: the one check the plain `get` pays.
+        self._routed = version is not None or env_var is not None
 
     def get(self, *, raw: bool = False, default: Any = MISSING) -> Any:
         """The secret's value.
@@ -85,7 +113,7 @@ class Secret:
         has returns it instead of raising `SecretNotFound`; a source that
         failed still raises `SecretSourceError`.
         """
-        if self.version is not None:  # the one check the unpinned path pays
+        if self._routed:  # the one check the plain path pays (version=, env_var=)
             return self._get_pinned(raw, default)
         try:
             stored = resolve(self.name, self.project, self.domain)[0]
@@ -101,6 +129,8 @@ class Secret:
         try:
             if self.version is not None:
                 found = await aresolve_version(self.name, self.version, self.project, self.domain)
+            elif self.env_var is not None:
+                found = await aresolve_env_var(self.name, self.env_var, self.project, self.domain)
             else:
                 found = await aresolve(self.name, self.project, self.domain)
         except SecretNotFound as missing:
@@ -118,14 +148,16 @@ class Secret:
         """(stored value, source, key): of the pinned version, if there is one."""
         if self.version is not None:
             return resolve_version(self.name, self.version, self.project, self.domain)
+        if self.env_var is not None:
+            return resolve_env_var(self.name, self.env_var, self.project, self.domain)
         return resolve(self.name, self.project, self.domain)
 
     def exists(self) -> bool:
         """Whether some source has the secret. Raises `SecretSourceError` if a
         source failed before one had it, rather than guessing False."""
         try:
-            if self.version is not None:  # inline, not `_resolve`: no extra call unpinned
-                resolve_version(self.name, self.version, self.project, self.domain)
+            if self._routed:  # not `_resolve` unpinned: no extra call
+                self._resolve()
             else:
                 resolve(self.name, self.project, self.domain)
         except SecretNotFound:
@@ -137,6 +169,8 @@ class Secret:
         try:
             if self.version is not None:
                 await aresolve_version(self.name, self.version, self.project, self.domain)
+            elif self.env_var is not None:
+                await aresolve_env_var(self.name, self.env_var, self.project, self.domain)
             else:
                 await aresolve(self.name, self.project, self.domain)
         except SecretNotFound:
@@ -148,7 +182,7 @@ class Secret:
         (The latest values: a pinned version is not looked up here.)"""
         from prefect_secrets._resolution.explain import explain
 
-        return explain(self.name, self.project, self.domain)
+        return explain(self.name, self.project, self.domain, env_var=self.env_var)
 
     def source(self) -> str:
         """Where the value comes from, e.g. `env var PREFECT__CONTEXT__SECRETS__X`.
@@ -163,7 +197,7 @@ class Secret:
     def __repr__(self) -> str:
         extras = [
             f"{field}={getattr(self, field)!r}"
-            for field in ("project", "domain", "as_env_var", "version")
+            for field in ("project", "domain", "as_env_var", "version", "env_var")
             if getattr(self, field) is not None
         ]
         if self.as_file:
@@ -173,7 +207,15 @@ class Secret:
     __str__ = __repr__
 
     def _identity(self) -> tuple[object, ...]:
-        return (self.name, self.project, self.domain, self.as_env_var, self.as_file, self.version)
+        return (
+            self.name,
+            self.project,
+            self.domain,
+            self.as_env_var,
+            self.as_file,
+            self.version,
+            self.env_var,
+        )
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Secret):

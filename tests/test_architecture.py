@@ -20,7 +20,7 @@ LAYERS = [
     ["_secret"],
     ["_inject", "_prefect", "_security"],
     ["_cli"],
-    ["__init__", "__main__"],
+    ["__init__", "__main__", "pytest_plugin"],
 ]
 MAX_LINES = 420
 

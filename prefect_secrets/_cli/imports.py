@@ -5,25 +5,36 @@ list its names into one that can write: TOML to Vault, the Prefect server to AWS
 `import-prefect1` copies Prefect 1's `[context.secrets]`, which no source lists.
 
 A dry run unless `--apply`; never replaces a secret without `--overwrite`;
-reports names only; copies values as written.
+reports names only; copies values as written. Each value is read from the
+source when it is written, one secret at a time, with progress on stderr
+(`progress`); a Ctrl-C stops between two secrets, reports how many were
+written, and exits 130.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Annotated, Any
 
 from cyclopts import Parameter
 
 from prefect_secrets._cli.common import StoreOption, in_scope, store
 from prefect_secrets._cli.output import (
+    EXIT_INTERRUPTED,
     EXIT_NOT_FOUND,
     EXIT_OK,
     EXIT_SOURCE_FAILED,
     EXIT_USAGE,
     CliError,
     out,
+)
+from prefect_secrets._cli.progress import (
+    Interrupts,
+    ProgressBar,
+    ProgressOption,
+    progress_enabled,
+    stop_between_items,
 )
 from prefect_secrets._config.file import ConfigFile
 from prefect_secrets._config.lookup import SourceConfig
@@ -62,6 +73,7 @@ def import_between(
     ],
     apply: ApplyOption = False,
     overwrite: OverwriteOption = False,
+    progress: ProgressOption = None,
 ) -> int:
     """Copy secrets from one store into another (--from file --to vault), scopes kept.
 
@@ -81,16 +93,21 @@ def import_between(
     if not keys:
         out().info(f"{from_kind} holds no secrets: nothing to import.")
         return EXIT_OK
-    secrets: dict[SecretKey, Any] = {}
-    for key in keys:
-        value = origin.lookup(key, config)
-        if value is not MISSING:
-            secrets[key] = value
     doing = "Copying" if apply else "Dry run: would copy"
-    out().info(f"{doing} {len(secrets)} secret(s) from {from_kind} into {to_kind}:", "bold")
-    rows, code = copy_into(target, secrets, config, apply=apply, overwrite=overwrite)
+    out().info(f"{doing} {len(keys)} secret(s) from {from_kind} into {to_kind}:", "bold")
+    # Each value is read when it is written: a slow source shows progress, and a Ctrl-C
+    # leaves every secret read so far written.
+    rows, code = copy_into(
+        target,
+        dict.fromkeys(keys),
+        config,
+        apply=apply,
+        overwrite=overwrite,
+        read=lambda key: origin.lookup(key, config),
+        progress=progress,
+    )
     _print_rows(rows, apply)
-    return code
+    return _report_interrupt(rows, code)
 
 
 def _lister(kind: str, config: SourceConfig) -> SecretSource:
@@ -136,6 +153,7 @@ def import_prefect1(
     store_kind: StoreOption = None,
     apply: ApplyOption = False,
     overwrite: OverwriteOption = False,
+    progress: ProgressOption = None,
 ) -> int:
     """Copy the [context.secrets] of a Prefect 1 config file into the local file (default),
     the server (--server) or another store (--store KIND).
@@ -164,8 +182,12 @@ def import_prefect1(
     out().info(
         f"{doing} the [context.secrets] of {source_path} into {target.kind} ({into}):", "bold"
     )
-    rows, code = copy_into(target, secrets, config, apply=apply, overwrite=overwrite)
+    rows, code = copy_into(
+        target, secrets, config, apply=apply, overwrite=overwrite, progress=progress
+    )
     _print_rows(rows, apply)
+    if code == EXIT_INTERRUPTED:
+        return _report_interrupt(rows, code)
     if apply and code == EXIT_OK:
         out().note(
             "lookups still read the Prefect 1 file if it stays in place; once you have "
@@ -181,20 +203,66 @@ def copy_into(
     *,
     apply: bool,
     overwrite: bool,
+    read: Callable[[SecretKey], Any] | None = None,
+    progress: bool | None = False,
 ) -> tuple[list[tuple[str, str]], int]:
     """Copy `secrets` (name or key -> value; a name is org-wide) into `target`: the rows
     (name, action) and the exit code. Names that the target would store as one (a server
-    folds case) are skipped, all of them."""
+    folds case) are skipped, all of them.
+
+    `read`: reads each value when it is about to be written (the values of `secrets`
+    are then ignored; MISSING: gone from the source, skipped). A first Ctrl-C stops
+    after the secret in hand (every write is whole), a second at once; either way the
+    rows say what was written and the code is `EXIT_INTERRUPTED`."""
     keyed = {
         key if isinstance(key, SecretKey) else org_key(key): value for key, value in secrets.items()
     }
+    doing = "Copying" if apply else "Checking"
+    bar = ProgressBar(doing, len(keyed), enabled=progress_enabled(progress))
+    rows: list[tuple[str, str]] = []  # one per secret done, appended as each is
+    with bar, stop_between_items("secret") as interrupts:
+        try:
+            code = _copy_each(
+                target, keyed, config, (apply, overwrite), read, rows, bar, interrupts
+            )
+        except KeyboardInterrupt:  # the second Ctrl-C: during a write, perhaps
+            code = EXIT_INTERRUPTED
+            if len(rows) < len(keyed):
+                name = list(keyed)[len(rows)].name
+                rows.append((name, "interrupted: may or may not have been written"))
+    return rows, code
+
+
+def _report_interrupt(rows: list[tuple[str, str]], code: int) -> int:
+    if code == EXIT_INTERRUPTED:
+        written = sum(action.startswith(("copied", "replaced")) for _, action in rows)
+        out().error(
+            f"interrupted: {written} secret(s) written, each whole; the others were not "
+            "copied (run the command again to copy them)"
+        )
+    return code
+
+
+def _copy_each(
+    target: SecretSource,
+    keyed: dict[SecretKey, Any],
+    config: SourceConfig,
+    flags: tuple[bool, bool],
+    read: Callable[[SecretKey], Any] | None,
+    rows: list[tuple[str, str]],
+    bar: ProgressBar,
+    interrupts: Interrupts,
+) -> int:
+    apply, overwrite = flags
     by_stored_name: dict[tuple[str, str | None, str | None], list[str]] = {}
     for key in keyed:
         stored = (target.canonical_name(key.name), key.project, key.domain)
         by_stored_name.setdefault(stored, []).append(key.name)
-    rows: list[tuple[str, str]] = []
     code = EXIT_OK
     for key, value in keyed.items():
+        if interrupts.stop:
+            return EXIT_INTERRUPTED
+        bar.step(key.name, 1)
         name = key.name + in_scope(key.project, key.domain)
         stored_name = target.canonical_name(key.name)
         # The server names its blocks: say which one each name becomes.
@@ -214,6 +282,11 @@ def copy_into(
                 new = "replace" if exists else ("create" if item else "copy")
                 rows.append((name, f"would {new}{' ' + item if item else ''}"))
                 continue
+            if read is not None:
+                value = read(key)
+                if value is MISSING:
+                    rows.append((name, "skipped: no longer in the source"))
+                    continue
             outcome = target.write(key, value, config)
         except UnstorableValueError as exc:
             raise CliError(str(exc), EXIT_USAGE) from None
@@ -226,7 +299,7 @@ def copy_into(
             rows.append((name, f"replaced {item}" if item else "copied (replaced)"))
         else:
             rows.append((name, f"copied to {item}" if item else "copied"))
-    return rows, code
+    return EXIT_INTERRUPTED if interrupts.stop else code
 
 
 def _item(target: SecretSource) -> str:

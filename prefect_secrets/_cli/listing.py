@@ -30,6 +30,7 @@ from prefect_secrets._cli.output import (
     EXIT_SOURCE_FAILED,
     out,
 )
+from prefect_secrets._cli.progress import ProgressBar, ProgressOption, progress_enabled
 from prefect_secrets._config.lookup import SourceConfig
 from prefect_secrets._core.errors import (
     PrefectSecretsError,
@@ -90,6 +91,7 @@ def list_secrets(
             help="List the versions (ids, creation times) that stores with versions keep.",
         ),
     ] = False,
+    progress: ProgressOption = None,
 ) -> int:
     """List secret names, their scope and where each is set (every source that can list:
     env vars, mounted files, files, the server...); never values.
@@ -104,7 +106,9 @@ def list_secrets(
     scoped_view = bool(project or domain)
     title = "Secrets" + (in_scope(project, domain) if scoped_view else "")
     with only_store(store_kind):
-        found = inventory((project or "", domain or "") if scoped_view else None)
+        bar = ProgressBar("Listing", None, enabled=progress_enabled(progress))
+        with bar:
+            found = inventory((project or "", domain or "") if scoped_view else None, bar)
         if versions:
             from prefect_secrets._cli.versions import show_versions
 
@@ -148,7 +152,7 @@ def list_secrets(
     return EXIT_SOURCE_FAILED if found.errors else EXIT_OK
 
 
-def inventory(scope: tuple[str, str] | None) -> Inventory:
+def inventory(scope: tuple[str, str] | None, bar: ProgressBar | None = None) -> Inventory:
     """Every key each active source holds, in precedence order, with shadowing marked.
 
     `scope` ("" for none): keep only what a lookup in that scope sees; None: every scope.
@@ -162,6 +166,8 @@ def inventory(scope: tuple[str, str] | None) -> Inventory:
         found.errors.append(exc)
         return found
     for source in sources:
+        if bar is not None:  # a slow source (a server) shows which one is being listed
+            bar.step(f"Listing {source.kind}...")
         try:
             keys = list(source.names(config))
             rows = [
@@ -261,7 +267,7 @@ def which_secret(
     else:
         from rich.table import Table
 
-        styles = {"found": "bold green", "shadowed": "yellow", "error": "red"}
+        styles = {"found": "bold green", "shadowed": "yellow", "error": "red", "hidden": "yellow"}
         table = Table(title=f"Where {name} is looked for, in order", show_header=True)
         table.add_column("#", justify="right")
         table.add_column("Status", no_wrap=True)
@@ -283,6 +289,8 @@ def which_secret(
         if winner is not None:
             extra = f"; {shadowed} shadowed place{'s' if shadowed > 1 else ''}" if shadowed else ""
             out().info(f"{name} comes from {winner.location}{extra}.", "green")
+        elif any(place.status == "hidden" for place in places):
+            out().info(f"{name} is hidden by the context: a lookup finds nothing.", "yellow")
         elif any(place.status == "error" for place in places):
             out().info(f"A lookup of {name} fails: see the error above.", "red")
         else:

@@ -6,8 +6,18 @@ from __future__ import annotations
 from prefect_secrets._core import TYPE_CHECKING
 from prefect_secrets._core.values import decode_value
 from prefect_secrets._masking.registry import register
-from prefect_secrets._resolution._async import aresolve, aresolve_many, aresolve_version
-from prefect_secrets._resolution._sync import resolve, resolve_many, resolve_version
+from prefect_secrets._resolution._async import (
+    aresolve,
+    aresolve_env_var,
+    aresolve_many,
+    aresolve_version,
+)
+from prefect_secrets._resolution._sync import (
+    resolve,
+    resolve_env_var,
+    resolve_many,
+    resolve_version,
+)
 from prefect_secrets._tokens.registry import set_secret_reader
 
 if TYPE_CHECKING:
@@ -15,9 +25,11 @@ if TYPE_CHECKING:
 
 __all__ = [
     "aresolve",
+    "aresolve_env_var",
     "aresolve_many",
     "aresolve_version",
     "resolve",
+    "resolve_env_var",
     "resolve_many",
     "resolve_version",
 ]

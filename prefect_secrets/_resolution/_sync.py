@@ -6,24 +6,27 @@ Edit `_async.py`, then run `python -m tests.support.unasync` (a test checks they
 from __future__ import annotations
 
 from prefect_secrets._config.lookup import SourceConfig, read_hot_environment
+from prefect_secrets._context import HIDDEN
 from prefect_secrets._core import TYPE_CHECKING
 from prefect_secrets._core.errors import UnsupportedBySource
 from prefect_secrets._core.missing import MISSING
 from prefect_secrets._resolution.walk import (
     active_sources,
+    hidden,
     keys_for,
     last_sources,
     not_found,
     pin_refused,
     version_not_found,
 )
+from prefect_secrets._sources.env import NamedEnvVar
 from prefect_secrets.sources import SecretKey, SecretSource, org_key
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
     from typing import Any
 
-__all__ = ["resolve", "resolve_many", "resolve_version"]
+__all__ = ["resolve", "resolve_env_var", "resolve_many", "resolve_version"]
 
 
 def resolve(
@@ -52,8 +55,31 @@ def resolve(
                 continue
         value = source.lookup(key, config)
         if value is not MISSING:
+            if value is HIDDEN:  # only the context holds it: checked only on a hit
+                raise hidden(name, source, key, config)
             return value, source, key
     raise not_found([name], project, domain, config)
+
+
+def resolve_env_var(
+    name: str, variable: str, project: str | None = None, domain: str | None = None
+) -> tuple[Any, SecretSource, SecretKey]:
+    """`resolve` for `Secret(name, env_var=variable)`: the context first (overrides,
+    `hide`), then the env var `variable` if it is set, then the usual walk for `name`."""
+    config = SourceConfig()
+    key = org_key(name)
+    for source in active_sources(config):
+        if source.kind == "context":
+            value = source.lookup(key, config)
+            if value is HIDDEN:
+                raise hidden(name, source, key, config)
+            if value is not MISSING:
+                return value, source, key
+    named = NamedEnvVar(variable)
+    value = named.lookup(key, config)
+    if value is not MISSING:
+        return value, named, key
+    return resolve(name, project, domain)
 
 
 def resolve_many(
@@ -72,6 +98,7 @@ def resolve_many(
     config = SourceConfig()
     remaining = list(dict.fromkeys(names))
     found: dict[str, Any] = {}
+    hidden_names: list[str] = []  # hidden by the context: missing, whatever follows
     for source in active_sources(config):
         if not remaining:
             break
@@ -83,10 +110,12 @@ def resolve_many(
             hit = next((hits[key] for key in chain if key in hits), MISSING)
             if hit is MISSING:
                 remaining.append(name)
+            elif hit is HIDDEN:
+                hidden_names.append(name)
             else:
                 found[name] = hit
-    if remaining and all_required:
-        raise not_found(remaining, project, domain, config)
+    if (remaining or hidden_names) and all_required:
+        raise not_found([*hidden_names, *remaining], project, domain, config)
     return found
 
 
@@ -113,7 +142,10 @@ def resolve_version(
                     ) from None
                 if value is not MISSING:
                     return value, source, key
-            if source.lookup(key, config) is not MISSING:
+            held = source.lookup(key, config)
+            if held is HIDDEN:
+                raise hidden(name, source, key, config)
+            if held is not MISSING:
                 if source.versioned:
                     raise version_not_found(name, version, project, domain, config, (source, key))
                 raise pin_refused(name, version, source, key, config)

@@ -9,9 +9,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from prefect_secrets._config.lookup import SourceConfig
+from prefect_secrets._context import HIDDEN
 from prefect_secrets._core.errors import SecretSourceError, SettingsError
 from prefect_secrets._core.missing import MISSING
 from prefect_secrets._resolution.walk import active_sources, keys_for
+from prefect_secrets._sources.env import NamedEnvVar
+from prefect_secrets.sources import SecretSource
 
 __all__ = ["Place", "explain", "scope_label"]
 
@@ -26,6 +29,7 @@ class Place:
     """Where exactly: env var name, file path and table, server URL and block name."""
     status: str
     """"found" (this one wins), "shadowed" (has it, but a higher place won),
+    "hidden" (the context hides it: the lookup stops there, "not found"),
     "absent", "not asked" (source off), "error", or "not reached" (below an error)."""
     detail: str = ""
     """The error message when status is "error"."""
@@ -44,8 +48,12 @@ def scope_label(project: str | None, domain: str | None) -> str:
     return ",".join(parts) or "org"
 
 
-def explain(name: str, project: str | None = None, domain: str | None = None) -> list[Place]:
+def explain(
+    name: str, project: str | None = None, domain: str | None = None, *, env_var: str | None = None
+) -> list[Place]:
     """Every place a lookup of `name` looks at, in order, and what each holds.
+
+    `env_var`: the env var of `Secret(name, env_var=...)`, asked right after the context.
 
     Unlike a lookup, it goes on past the winner (to show what is shadowed)
     and past a failing source (to show everything), but marks the places a
@@ -58,6 +66,10 @@ def explain(name: str, project: str | None = None, domain: str | None = None) ->
         sources = active_sources(config)
     except (SecretSourceError, SettingsError) as exc:
         return [Place("sources", "(see the error)", "error", str(exc))]
+    if env_var is not None:
+        named: SecretSource = NamedEnvVar(env_var)
+        at = 1 if sources and sources[0].kind == "context" else 0
+        sources = (*sources[:at], named, *sources[at:])
     for source in sources:
         try:
             keys = keys_for(source, name, project, domain, config)
@@ -80,6 +92,9 @@ def explain(name: str, project: str | None = None, domain: str | None = None) ->
                 break
             if value is MISSING:
                 status = "absent"
+            elif value is HIDDEN:
+                status = "not reached" if failed else "hidden"
+                winner_found = True  # what follows would be shadowed by it
             elif winner_found:
                 status = "shadowed"
             elif failed:

@@ -30,6 +30,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "active_sources",
+    "hidden",
     "keys_for",
     "last_sources",
     "not_found",
@@ -87,6 +88,12 @@ def not_found(
     searched = places_in_order(names[0], project, domain, config)
     places = [source.place(key, config) for source, key in searched]
     return SecretNotFound(names[0], places, also_missing=names[1:])
+
+
+def hidden(name: str, source: SecretSource, key: SecretKey, config: SourceConfig) -> SecretNotFound:
+    """The error for a secret hidden by the context (`secrets_context(hide=...)`, `HIDDEN`):
+    the lookup stops there, whatever the sources below hold."""
+    return SecretNotFound(name, [f"{source.place(key, config)} (a lookup stops there)"])
 
 
 def version_not_found(

@@ -133,6 +133,8 @@ class _ProxyHandler(http.server.BaseHTTPRequestHandler):
     def _forward(self) -> None:
         proxy = self.server
         body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        if proxy.delay:  # a slow server
+            time.sleep(proxy.delay)
         with proxy.lock:
             proxy.requests[(self.command, self.path.split("?")[0])] += 1
         headers = {
@@ -168,6 +170,8 @@ class CountingProxy(http.server.ThreadingHTTPServer):
         self.upstream = upstream.rstrip("/")
         self.lock = threading.Lock()
         self.requests: Counter[tuple[str, str]] = Counter()
+        #: Seconds each request waits before it is forwarded (0: none).
+        self.delay = 0.0
 
     @property
     def url(self) -> str:

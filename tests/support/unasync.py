@@ -24,6 +24,7 @@ RULES = [
     (r"\basync for\b", "for"),
     (r"\bawait ", ""),
     (r"\baresolve_many\b", "resolve_many"),
+    (r"\baresolve_env_var\b", "resolve_env_var"),
     (r"\baresolve_version\b", "resolve_version"),
     (r"\baresolve\b", "resolve"),
     (r"\balookup_many\b", "lookup_many"),
