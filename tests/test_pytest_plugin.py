@@ -11,7 +11,16 @@ import pytest
 
 pytest_plugins = ["pytester"]
 
-PLUGIN = ("-p", "prefect_secrets.pytest_plugin")
+# Nothing to pass: installing the package registers the plugin (entry point `pytest11`), as
+# for users. Naming it with `-p` as well would register it twice (a pytest error).
+PLUGIN: tuple[str, ...] = ()
+
+
+def test_the_plugin_is_registered_by_installing_the_package() -> None:
+    from importlib.metadata import entry_points
+
+    found = [ep.value for ep in entry_points(group="pytest11") if ep.name == "prefect_secrets"]
+    assert found == ["prefect_secrets.pytest_plugin"]
 
 
 @pytest.fixture(autouse=True)
