@@ -53,7 +53,7 @@ WARM = "ours-prefect-imported"
 DATABASE = "prefect"
 #: Bounds on one round: 128 processes importing Prefect on 2 cores take minutes.
 READY_TIMEOUT = 600.0
-RUN_TIMEOUT = 300.0
+RUN_TIMEOUT = 900.0
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
@@ -210,8 +210,15 @@ def run_round(
         proxy.reset()
         go = time.time()
         (directory / "go").touch()
+        timed_out = 0
         for process in processes:
-            process.wait(timeout=max(1.0, go + RUN_TIMEOUT - time.time()))
+            try:
+                process.wait(timeout=max(1.0, go + RUN_TIMEOUT - time.time()))
+            except subprocess.TimeoutExpired:
+                # Not done in RUN_TIMEOUT: a failed process of the fleet, not a failed run.
+                process.kill()
+                process.wait()
+                timed_out += 1
         server_cpu = _cpu_seconds(server.process.pid, True) - server_before
         pg_cpu = postgres_cpu(postgres) - postgres_before
         with proxy.lock:
@@ -223,26 +230,31 @@ def run_round(
             if process.poll() is None:
                 process.kill()
                 process.wait()
-    crashed = [index for index, process in enumerate(processes) if process.returncode != 0]
+    crashed = [
+        index
+        for index, process in enumerate(processes)
+        # -9: killed above, not done in time (counted as failed below).
+        if process.returncode not in (0, -9)
+    ]
     if crashed:
         raise RuntimeError(f"{len(crashed)} {side} workers crashed:\n{_tail(log_path)}")
-    results = [
-        json.loads((directory / f"result-{index}.json").read_text()) for index in range(size)
-    ]
+    paths = [directory / f"result-{index}.json" for index in range(size)]
+    results = [json.loads(path.read_text()) for path in paths if path.exists()]
     good = [result for result in results if result["valid"] == len(NAMES)]
     errors: dict[str, int] = {}
+    if timed_out:
+        errors[f"not done in {RUN_TIMEOUT:g} s (killed)"] = timed_out
     for result in results:
         if result["valid"] != len(NAMES):
             reason = result.get("error") or f"got {result['valid']} of {len(NAMES)} values"
             errors[reason] = errors.get(reason, 0) + 1
-    if not good:
-        raise RuntimeError(f"every {side} worker failed: {errors}")
-    phases = [float(result["phase"]) for result in good]
+    # No process succeeded: no percentile to give (NaN fails every goal, as it should).
+    phases = [float(result["phase"]) for result in good] or [math.nan]
     return Round(
         side=side,
         size=size,
         requests=sum(by_path.values()),
-        wall=max(float(result["ended"]) for result in results) - go,
+        wall=(RUN_TIMEOUT if timed_out else max(float(result["ended"]) for result in results) - go),
         p50=statistics.median(phases),
         p99=percentile(phases, 0.99),
         max_phase=max(phases),
