@@ -2,12 +2,14 @@
 
     python -m bench                       # from the repository root; about 2 minutes
     python -m bench --output results.json --rounds 15
+    python -m bench --fleet-sizes         # without the fleet (bench/fleet.py, minutes more)
 
 Starts a real `prefect server` (SQLite) on 127.0.0.1, measures every figure
 below against its anchor in the same process and the same minute
 (interleaved rounds, medians: the machines are noisy), prints a table and
 writes a JSON file. No figure is a timed test: the suite asserts behaviour,
-this reports speed.
+this reports speed. Then bench/fleet.py: a fleet's cold start (N processes at once)
+against a Prefect server on PostgreSQL (needs PostgreSQL installed).
 """
 
 from __future__ import annotations
@@ -25,6 +27,8 @@ from dataclasses import asdict
 from pathlib import Path
 
 from bench.common import Figure, interleaved, median_per_call
+from bench.fleet import SIZES as FLEET_SIZES
+from bench.fleet import fleet_figures
 from bench.managers import aws_figures
 from bench.masking import masking_figures
 from bench.rotation import rotation_figures
@@ -245,6 +249,13 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=11, help="interleaved rounds per figure")
     parser.add_argument("--output", default=str(ROOT / "bench" / "results.json"))
     parser.add_argument("--many", type=int, default=200, help="names for the get_many figure")
+    parser.add_argument(
+        "--fleet-sizes",
+        type=int,
+        nargs="*",
+        default=list(FLEET_SIZES),
+        help="fleet sizes for bench/fleet.py (none: skip the fleet)",
+    )
     args = parser.parse_args()
 
     workdir = Path(tempfile.mkdtemp(prefix="prefect-secrets-bench-"))
@@ -286,6 +297,11 @@ def main() -> int:
     finally:
         server.stop()
     figures += rotation_figures()  # its own server, on PostgreSQL
+    if args.fleet_sizes:
+        # After the SQLite server is gone: the fleet has a PostgreSQL-backed server of its
+        # own, and needs both cores.
+        fleet_output = Path(args.output).with_name("fleet-results.json")
+        figures += fleet_figures(args.fleet_sizes, fleet_output)
 
     print_table(figures)
     report = {"machine": machine(), "figures": [asdict(f) for f in figures]}

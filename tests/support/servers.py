@@ -41,6 +41,8 @@ class PrefectServer:
     #: Extra environment for the server (e.g. its database) and extra `server start` options.
     env: dict[str, str] = field(default_factory=dict)
     options: tuple[str, ...] = ()
+    #: Seconds `start` waits for /health (a replica on a loaded 2-core CI machine needs more).
+    startup_timeout: float = STARTUP_TIMEOUT
 
     def __post_init__(self) -> None:
         self.log_path = self.home / "server.log"
@@ -82,7 +84,7 @@ class PrefectServer:
                 stderr=subprocess.STDOUT,
                 cwd=self.home,
             )
-        deadline = time.monotonic() + STARTUP_TIMEOUT
+        deadline = time.monotonic() + self.startup_timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise RuntimeError(f"prefect server exited; see {self.log_path}")
@@ -94,7 +96,7 @@ class PrefectServer:
             time.sleep(0.2)
         self.stop()
         raise RuntimeError(
-            f"prefect server did not start in {STARTUP_TIMEOUT} s; see {self.log_path}"
+            f"prefect server did not start in {self.startup_timeout} s; see {self.log_path}"
         )
 
     def stop(self) -> None:
@@ -137,11 +139,17 @@ class _ProxyHandler(http.server.BaseHTTPRequestHandler):
             time.sleep(proxy.delay)
         with proxy.lock:
             proxy.requests[(self.command, self.path.split("?")[0])] += 1
+        if self.headers.get("Upgrade", "").lower() == "websocket":
+            # Prefect's client streams its events over a websocket (/api/events/in): relay
+            # it byte for byte, as a load balancer does, rather than fail it (its client
+            # would retry, and wait, and count as slower than it is).
+            self._tunnel()
+            return
         headers = {
             k: v for k, v in self.headers.items() if k.lower() not in ("host", "content-length")
         }
-        upstream = httpx.request(
-            self.command, proxy.upstream + self.path, headers=headers, content=body, timeout=30
+        upstream = proxy.client.request(
+            self.command, proxy.upstream + self.path, headers=headers, content=body
         )
         self.send_response(upstream.status_code)
         for name, value in upstream.headers.items():
@@ -156,6 +164,31 @@ class _ProxyHandler(http.server.BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(upstream.content)
 
+    def _tunnel(self) -> None:
+        """Relay this connection to the upstream server, both ways, until either closes."""
+        import select
+        from urllib.parse import urlsplit
+
+        self.close_connection = True
+        target = urlsplit(self.server.upstream)
+        host, port = target.hostname or "127.0.0.1", target.port or 80
+        lines = [f"{self.command} {self.path} HTTP/1.1", f"Host: {host}:{port}"]
+        lines += [f"{k}: {v}" for k, v in self.headers.items() if k.lower() != "host"]
+        client = self.connection
+        with socket.create_connection((host, port), timeout=30) as upstream:
+            upstream.sendall(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1"))
+            upstream.settimeout(None)
+            while True:
+                readable, _, _ = select.select([client, upstream], [], [], 60)
+                for sock in readable:
+                    try:
+                        chunk = sock.recv(65536)
+                    except OSError:
+                        return
+                    if not chunk:
+                        return
+                    (upstream if sock is client else client).sendall(chunk)
+
     def log_message(self, format: str, *args: object) -> None:
         pass  # request lines carry block names only, but keep test output quiet
 
@@ -164,6 +197,10 @@ class CountingProxy(http.server.ThreadingHTTPServer):
     """An HTTP reverse proxy in front of a real server that counts requests per path."""
 
     daemon_threads = True
+    # The listen backlog: socketserver's default of 5 drops the connections of a fleet
+    # starting at once (bench/fleet.py: 128 processes), whose clients then wait a second
+    # to retry: a delay of the proxy's, not of the server's.
+    request_queue_size = 1024
 
     def __init__(self, upstream: str) -> None:
         super().__init__(("127.0.0.1", 0), _ProxyHandler)
@@ -172,6 +209,22 @@ class CountingProxy(http.server.ThreadingHTTPServer):
         self.requests: Counter[tuple[str, str]] = Counter()
         #: Seconds each request waits before it is forwarded (0: none).
         self.delay = 0.0
+        # One pool of upstream connections for every handler thread (httpx.Client is
+        # thread-safe): a new client per request would cost the proxy a TLS context and a
+        # TCP connection each time, an overhead the server does not have.
+        self.client = httpx.Client(
+            timeout=30, limits=httpx.Limits(max_connections=64, max_keepalive_connections=64)
+        )
+
+    def server_close(self) -> None:
+        super().server_close()
+        self.client.close()
+
+    def handle_error(self, request: object, client_address: object) -> None:
+        # A client that gave up (its timeout) before the answer came: not the proxy's error.
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            return
+        super().handle_error(request, client_address)  # type: ignore[arg-type]
 
     @property
     def url(self) -> str:
