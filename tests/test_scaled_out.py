@@ -228,3 +228,44 @@ async def test_an_event_emitted_by_a_reaches_the_events_websocket_of_b(
             event = await asyncio.wait_for(events.__anext__(), timeout=30)
     assert event.event == "prefect.block-document.updated"
     assert event.resource.id == resource
+
+
+def test_a_rotation_through_b_is_pushed_to_a_process_on_a(
+    scaled: ScaledPrefect, client_env: dict[str, str], tmp_path: Path
+) -> None:
+    """Push invalidation across replicas: the reader on A caches for 10 minutes, so only
+    the block event (written on B, carried by Redis to A's events websocket) can make it
+    see the rotation in time."""
+    from tests.support.push_reader import fingerprint
+
+    url_a, url_b = scaled.api_urls
+    name = f"SCALED_PUSHED_{secrets.token_hex(4).upper()}"
+    old, new = fake_value(), fake_value()
+    set_through(url_b, name, old, client_env)
+    log = tmp_path / "reader.log"
+    reader = subprocess.Popen(
+        [sys.executable, "-m", "tests.support.push_reader", str(log), name],
+        env={
+            **os.environ,
+            **client_env,
+            "PREFECT_API_URL": url_a,
+            "PREFECT_SECRETS_CACHE_TTL": "600",
+            "PREFECT_SECRETS_PUSH_INVALIDATION": "true",
+        },
+        stdin=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 90
+        while not (log.exists() and log.read_text().count("\n") >= 2):
+            assert time.monotonic() < deadline, "the reader never got ready"
+            assert reader.poll() is None, "the reader failed"
+            time.sleep(0.1)
+        assert log.read_text().splitlines()[0] == "ready True", "no push subscription on A"
+        set_through(url_b, name, new, client_env)
+        written_at = time.monotonic()
+        while log.read_text().split()[-1] != fingerprint(new):
+            assert time.monotonic() - written_at < 30, "the rotation was not pushed to A"
+            time.sleep(0.05)
+    finally:
+        log.with_name(log.name + ".stop").touch()
+        reader.wait(timeout=30)
