@@ -26,6 +26,7 @@ import argparse
 import json
 import math
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -275,6 +276,14 @@ def measure(sizes: Sequence[int], warm: bool = True) -> list[Round]:
     """Every round: per size, both sides, the order flipped from one size to the next."""
     work_dir = Path(tempfile.mkdtemp(prefix="prefect-secrets-fleet-"))
     rounds: list[Round] = []
+    try:
+        return _measure(sizes, warm, work_dir, rounds)
+    finally:
+        # Workers' homes and results (counts and times only): nothing to keep once printed.
+        shutil.rmtree(work_dir, ignore_errors=True)
+
+
+def _measure(sizes: Sequence[int], warm: bool, work_dir: Path, rounds: list[Round]) -> list[Round]:
     with prefect_on_postgres(work_dir) as (server, postgres):
         create_blocks(server.api_url, work_dir / "writer-home")
         with counting_proxy(server.origin) as proxy:
