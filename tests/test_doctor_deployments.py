@@ -179,7 +179,13 @@ def test_json_and_embedded_forms_of_a_file_secret_are_found(
     write_config(f'[context.secrets]\n{name} = {{ user = "etl", password = "{password}" }}\n')
     deployment = on_server.deployment(
         job_variables={
-            "env": {"WAREHOUSE_JSON": json.dumps({"user": "etl", "password": password})},
+            # Compact JSON: `{"user": "etl"` with a space is a value test_bad_input hands
+            # out, registered for the rest of the session, which the storage guard refuses.
+            "env": {
+                "WAREHOUSE_JSON": json.dumps(
+                    {"user": "etl", "password": password}, separators=(",", ":")
+                )
+            },
             "command": f"python load.py --password={password}",
         }
     )
@@ -296,8 +302,11 @@ def test_each_deploy_example_registers_a_deployment_that_holds_no_value(
         assert ran.returncode == 0, ran.stdout[-3000:] + ran.stderr[-3000:]
         assert len(deployment_ids(deployments)) == len(deployments)
         result = doctor()
-        compared = 2 if script == "deploy_server_store.py" else 1
-        assert f"compared with {compared} secret value(s)" in result.stdout
+        # The session's server also holds other tests' Secret blocks, which this machine's
+        # server source lists: at least this test's own values are compared.
+        compared = re.search(r"compared with (\d+) secret value\(s\)", result.stdout)
+        assert compared is not None
+        assert int(compared.group(1)) >= (2 if script == "deploy_server_store.py" else 1)
         assert result.code == 0, result.stdout
         assert COUNTS.search(result.stdout)
         assert not shows_any(result, [value])

@@ -80,7 +80,10 @@ def test_a_missing_secret_changes_nothing(
 
 
 def test_as_file_writes_a_private_file_and_sets_its_path(fake: Callable[[str], str]) -> None:
-    creds = {"type": "service_account", "private_key": fake("key")}
+    # A fake "type": a registered value lives as long as the process, and the real one
+    # ("service_account") would be masked in every later test's text (the k8s templates'
+    # `service_account_name`, which test_job_variables stores on the server).
+    creds = {"type": fake("type"), "private_key": fake("key")}
     context.secrets["GCP_KEY_JSON"] = creds
     with with_secrets(Secret("GCP_KEY_JSON", as_file=True)) as injection:
         path = Path(os.environ["GCP_KEY_JSON"])

@@ -142,12 +142,13 @@ def test_a_process_that_reads_each_secret_once_opens_no_subscription(
         "Secret('PUSH_ONCE_A').get()\n"
         "print(threads())\n"
     )
-    started = time.monotonic()
+    # A daemon thread, stopped at exit: the process ends (within the timeout) and cleanly
+    # (a thread still running at finalization can abort it: SIGABRT).
     result = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120
     )
+    assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.split() == ["0", "1"]
-    assert time.monotonic() - started < 30  # the subscriber thread did not keep it alive
 
 
 def test_a_cli_write_is_seen_by_another_process(

@@ -96,7 +96,9 @@ def test_isolation_set_hide_fail_and_lookups(
             """
         )
     )
-    result = pytester.runpytest(*PLUGIN, "-p", "no:randomly")
+    # In a subprocess: the values it hands out would otherwise stay registered for masking
+    # in this process, for every later test of the suite.
+    result = pytester.runpytest_subprocess(*PLUGIN, "-p", "no:randomly")
     result.assert_outcomes(passed=4)
     assert os.environ["PREFECT_SECRETS_SOURCES"] == "context,env,file,prefect1-file,server"
 
@@ -131,7 +133,7 @@ def test_the_marker(pytester: pytest.Pytester, machine_secrets: None) -> None:
             """
         )
     )
-    result = pytester.runpytest(*PLUGIN, "--strict-markers")
+    result = pytester.runpytest_subprocess(*PLUGIN, "--strict-markers")
     result.assert_outcomes(passed=4)
     result = pytester.runpytest(*PLUGIN, "--markers")
     result.stdout.fnmatch_lines(["*@pytest.mark.secrets(*fake secrets for this test*"])
@@ -158,7 +160,7 @@ def test_async_tests(pytester: pytest.Pytester) -> None:
             """
         )
     )
-    pytester.runpytest(*PLUGIN, "-p", "asyncio").assert_outcomes(passed=1)
+    pytester.runpytest_subprocess(*PLUGIN, "-p", "asyncio").assert_outcomes(passed=1)
 
 
 def test_the_plugin_module_is_light() -> None:

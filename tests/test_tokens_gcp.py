@@ -50,6 +50,9 @@ def on_gce(google: GceMetadataServer, monkeypatch: pytest.MonkeyPatch) -> Iterat
     for name, value in google.metadata_environment().items():
         monkeypatch.setenv(name, value)
     monkeypatch.setattr(_metadata, "_GCE_METADATA_HOST", google.host)
+    # google-auth asks "am I on GCE?" with a 3 s timeout, fixed when it is first imported
+    # (GCE_METADATA_TIMEOUT): a CI machine busy with the rest of the suite has missed it.
+    monkeypatch.setattr(_metadata.ping, "__defaults__", (30, *_metadata.ping.__defaults__[1:]))
     monkeypatch.delenv("GOOGLE_APPLICATION_CREDENTIALS", raising=False)
     monkeypatch.delenv("NO_GCE_CHECK", raising=False)
     google.reset_counts()

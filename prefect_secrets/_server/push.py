@@ -25,6 +25,7 @@ nothing here logs an event.
 
 from __future__ import annotations
 
+import atexit
 import os
 import random
 import threading
@@ -59,6 +60,7 @@ class _Subscription:
         self.endpoint = endpoint
         self.connected = threading.Event()
         self.connections = 0
+        self.stopping = False
         self._started = threading.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._task: asyncio.Task[None] | None = None
@@ -80,20 +82,22 @@ class _Subscription:
         self._started.set()
         await self._subscribe_forever()
 
-    def stop(self) -> None:
-        """Cancel the subscriber and wait (a few seconds at most) for its thread to end."""
-        self._started.wait(5)
+    def stop(self, wait: float = 5.0) -> None:
+        """Cancel the subscriber and wait up to `wait` seconds for its thread to end."""
+        deadline = time.monotonic() + wait
+        self.stopping = True
+        self._started.wait(wait)
         if self._loop is not None and self._task is not None:
             with suppress(RuntimeError):  # its loop has already ended
                 self._loop.call_soon_threadsafe(self._task.cancel)
-        self.thread.join(5)
+        self.thread.join(max(0.0, deadline - time.monotonic()))
         self.connected.clear()
 
     async def _subscribe_forever(self) -> None:
         import asyncio
 
         backoff = _FIRST_BACKOFF
-        while True:
+        while not self.stopping:
             try:
                 async with _subscriber(self.endpoint) as events:
                     self._on_connect()
@@ -158,13 +162,14 @@ def watch(endpoint: Endpoint) -> None:
         subscription.thread.start()
 
 
-def stop_watching() -> None:
-    """Stop every subscriber of this process (they start again on the next cached answer)."""
+def stop_watching(wait: float = 5.0) -> None:
+    """Stop every subscriber of this process, waiting up to `wait` seconds for each (they
+    start again on the next cached answer)."""
     with _lock:
         subscriptions = [each for each in _subscriptions.values() if each is not None]
         _subscriptions.clear()
     for subscription in subscriptions:
-        subscription.stop()
+        subscription.stop(wait)
 
 
 def push_status(endpoint: Endpoint, *, wait: float = 0.0) -> tuple[bool, int]:
@@ -184,6 +189,13 @@ def _is_cloud(api_url: str) -> bool:
     return api_url.startswith(str(get_current_settings().cloud.api_url))
 
 
+def _stop_at_exit() -> None:
+    # A daemon thread still importing or writing when the interpreter finalizes can abort
+    # the process (SIGABRT: a lock on stderr held at shutdown). Stopping it first, before
+    # finalization, lets a process that started a subscriber exit like any other.
+    stop_watching(wait=2.0)
+
+
 def _forget_after_fork() -> None:
     # A forked child has no subscriber thread: it starts its own when it needs one.
     global _lock
@@ -191,5 +203,6 @@ def _forget_after_fork() -> None:
     _lock = threading.Lock()
 
 
+atexit.register(_stop_at_exit)
 if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_forget_after_fork)
