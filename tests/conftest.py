@@ -25,6 +25,12 @@ from pathlib import Path  # noqa: E402
 from typing import Any  # noqa: E402
 
 import pytest  # noqa: E402
+from hypothesis import settings as hypothesis_settings  # noqa: E402
+
+# Property tests check values, not speed: hypothesis's 200 ms deadline per example fails
+# them on a machine busy with the rest of the suite (a GC pause, the servers' threads).
+hypothesis_settings.register_profile("suite", deadline=None)
+hypothesis_settings.load_profile("suite")
 
 import prefect_secrets  # noqa: E402
 from tests.support.servers import (  # noqa: E402

@@ -53,6 +53,9 @@ def on_gce(google: GceMetadataServer, monkeypatch: pytest.MonkeyPatch) -> Iterat
     # google-auth asks "am I on GCE?" with a 3 s timeout, fixed when it is first imported
     # (GCE_METADATA_TIMEOUT): a CI machine busy with the rest of the suite has missed it.
     monkeypatch.setattr(_metadata.ping, "__defaults__", (30, *_metadata.ping.__defaults__[1:]))
+    # NO_GCE_CHECK is read once, when _metadata is first imported: a module that imported it
+    # with NO_GCE_CHECK=true (test_source_gcp.py) would leave this process "not on GCE".
+    monkeypatch.setattr(_metadata, "_NO_GCE_CHECK", False)
     monkeypatch.delenv("GOOGLE_APPLICATION_CREDENTIALS", raising=False)
     monkeypatch.delenv("NO_GCE_CHECK", raising=False)
     google.reset_counts()
