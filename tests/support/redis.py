@@ -14,8 +14,8 @@ import subprocess
 import tempfile
 import time
 from pathlib import Path
-from types import TracebackType
 
+from tests.support.fake_http import Managed
 from tests.support.servers import free_port
 
 #: Where distributions put redis-server when it is not on PATH (Debian: /usr/bin).
@@ -46,7 +46,7 @@ def ping(port: int, timeout: float = 1.0) -> bool:
         return False
 
 
-class RedisServer:
+class RedisServer(Managed):
     """A `redis-server` of our own on 127.0.0.1:`port`; a context manager."""
 
     def __init__(self, binary: Path | None = None, port: int | None = None) -> None:
@@ -63,7 +63,7 @@ class RedisServer:
     def url(self) -> str:
         return f"redis://127.0.0.1:{self.port}/0"
 
-    def start(self) -> None:
+    def start(self) -> RedisServer:
         command = [
             str(self.binary),
             "--bind", "127.0.0.1",
@@ -87,7 +87,7 @@ class RedisServer:
             if self.process.poll() is not None:
                 break
             if ping(self.port):
-                return
+                return self
             time.sleep(0.05)
         tail = self.log_tail()
         self.stop()
@@ -110,15 +110,3 @@ class RedisServer:
         finally:
             self.process = None
             shutil.rmtree(self.root, ignore_errors=True)
-
-    def __enter__(self) -> RedisServer:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.stop()

@@ -26,8 +26,8 @@ import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from types import TracebackType
 
+from tests.support.fake_http import Managed
 from tests.support.postgres import PostgresServer, find_postgres_bin
 from tests.support.redis import RedisServer
 from tests.support.servers import PrefectServer, free_port
@@ -47,7 +47,7 @@ def log_tail(path: Path, chars: int = 3000) -> str:
     return path.read_text(errors="replace")[-chars:] if path.exists() else "(no log)"
 
 
-class ScaledPrefect:
+class ScaledPrefect(Managed):
     """PostgreSQL + Redis + `replicas` API processes + one services process; a context
     manager. `api_urls[i]` is replica i's PREFECT_API_URL."""
 
@@ -88,7 +88,7 @@ class ScaledPrefect:
             "PREFECT_UI_ENABLED": "false",
         }
 
-    def start(self) -> None:
+    def start(self) -> ScaledPrefect:
         try:
             self.postgres.start(DATABASE)
             self.redis.start()
@@ -112,6 +112,7 @@ class ScaledPrefect:
         except BaseException:
             self.stop()
             raise
+        return self
 
     def _migrate(self, env: dict[str, str]) -> None:
         """`prefect server database upgrade -y`, once, before any replica starts."""
@@ -207,15 +208,3 @@ class ScaledPrefect:
         self.redis.stop()
         self.postgres.stop()
         shutil.rmtree(self.root, ignore_errors=True)
-
-    def __enter__(self) -> ScaledPrefect:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.stop()
