@@ -111,6 +111,28 @@ def test_a_deleted_file_is_empty_again(write_config: Callable[..., Path]) -> Non
     assert not Secret("GONE").exists()
 
 
+def test_a_file_created_after_lookups_found_none_is_seen_at_once(
+    default_config_path: Path, tmp_path: Path
+) -> None:
+    """Once there is no file, lookups only ask whether one appeared (a cheaper check):
+    a file, or a link to nothing, that appears is still seen on the next lookup."""
+    assert not Secret("APPEARS").exists()
+    assert not Secret("APPEARS").exists()
+    default_config_path.parent.mkdir(parents=True, exist_ok=True)
+    default_config_path.symlink_to(tmp_path / "not-yet.toml")
+    with pytest.raises(SecretSourceError, match=r"symlink to .* which does not exist"):
+        Secret("APPEARS").get()
+    target = tmp_path / "not-yet.toml"
+    target.write_text('[context.secrets]\nAPPEARS = "fake-appeared"\n')
+    target.chmod(0o600)
+    assert Secret("APPEARS").get() == "fake-appeared"
+    default_config_path.unlink()
+    assert not Secret("APPEARS").exists()
+    default_config_path.write_text('[context.secrets]\nAPPEARS = "fake-appeared-again"\n')
+    default_config_path.chmod(0o600)
+    assert Secret("APPEARS").get() == "fake-appeared-again"
+
+
 def test_malformed_toml_names_the_file_and_line(write_config: Callable[..., Path]) -> None:
     path = write_config('[context.secrets]\nA = "fake-ok"\nB = = "fake-broken"\n')
     with pytest.raises(SecretSourceError) as caught:
