@@ -52,6 +52,8 @@ SIDES = ("ours", "prefect")
 #: run (the first server lookup imports Prefect's settings: that import is then paid).
 WARM = "ours-prefect-imported"
 DATABASE = "prefect"
+#: PREFECT_SECRETS_TIMEOUT of the fleet's processes (see run_round).
+FLEET_TIMEOUT = "20"
 #: Bounds on one round: 128 processes importing Prefect on 2 cores take minutes.
 READY_TIMEOUT = 600.0
 RUN_TIMEOUT = 900.0
@@ -178,6 +180,10 @@ def run_round(
         # No config file: a fleet's processes have none (and must not read the machine's).
         "PREFECT_SECRETS_CONFIG": str(directory / "no-config.toml"),
         "PREFECT_SECRETS_PREFECT1_CONFIG": "",
+        # The wait Prefect's own client allows (PREFECT_API_REQUEST_TIMEOUT, 60 s): 20 s x 3
+        # attempts. With the default 5 s (15 s in all), 128 processes asking one API process
+        # at once on 2 cores give up while the server still works through the queue.
+        "PREFECT_SECRETS_TIMEOUT": FLEET_TIMEOUT,
     }
     for variable in ("PREFECT_SECRETS_CACHE_TTL", "PREFECT_PROFILES_PATH"):
         env.pop(variable, None)
@@ -381,16 +387,35 @@ def figures_of(rounds: Sequence[Round]) -> list[Figure]:
     )
     if top != bottom:
         ours_bottom, prefect_bottom = by[("ours", bottom)], by[("prefect", bottom)]
-        growth = ours_top.p50 / ours_bottom.p50
+        # The cost a process puts on the shared server: requests, and the server's CPU.
+        for label, unit, scale, cost in (
+            ("server requests", "req", 1.0, lambda r: r.requests / r.size),
+            ("server CPU", "ms", 1e3, lambda r: r.server_cpu / r.size),
+        ):
+            growth = cost(ours_top) / cost(ours_bottom)
+            figures.append(
+                Figure(
+                    f"ours: {label} per process at N={top} / at N={bottom} (flat in N)",
+                    cost(ours_top) * scale,
+                    cost(ours_bottom) * scale,
+                    unit,
+                    growth,
+                    "<= 1.5",
+                    growth <= 1.5 and ours_top.failed == 0,
+                    note=f"Prefect's: {cost(prefect_top) / cost(prefect_bottom):.2f}x",
+                )
+            )
+        # The wall time of one process's secret phase grows with N on 2 cores whatever the
+        # library does: N processes share them (shown, not a goal).
         figures.append(
             Figure(
-                f"ours: p50 secret phase at N={top} / at N={bottom} (flat in N)",
+                f"  ours: p50 secret phase at N={top} / at N={bottom}",
                 ours_top.p50 * 1e3,
                 ours_bottom.p50 * 1e3,
                 "ms",
-                growth,
-                "<= 1.5",
-                growth <= 1.5 and ours_top.failed == 0,
+                ours_top.p50 / ours_bottom.p50,
+                "(info)",
+                None,
                 note=f"Prefect's: {prefect_top.p50 / prefect_bottom.p50:.2f}x",
             )
         )

@@ -30,6 +30,7 @@ from prefect_secrets._config.settings import Settings
 from prefect_secrets._core import TYPE_CHECKING
 from prefect_secrets._core.environ import getenv
 from prefect_secrets._core.errors import SecretSourceError
+from prefect_secrets._server.endpoint_env import endpoint_from_environment
 
 if TYPE_CHECKING:
     from typing import Any
@@ -37,6 +38,8 @@ if TYPE_CHECKING:
 __all__ = [
     "NO_SERVER_MESSAGE",
     "Endpoint",
+    "active_profile",
+    "authorization",
     "configured_api_url",
     "current_endpoint",
     "require_api_url",
@@ -72,6 +75,10 @@ def current_endpoint(*, start_temporary: bool = True) -> Endpoint:
     `SecretSourceError` saying how to configure one.
     """
     global _last_endpoint
+    if "prefect.settings" not in sys.modules:
+        from_environment = endpoint_from_environment()
+        if from_environment is not None:
+            return from_environment
     from prefect.settings import get_current_settings
 
     settings = get_current_settings()
@@ -93,6 +100,10 @@ _last_endpoint: tuple[object, Endpoint] | None = None
 
 def configured_api_url() -> str | None:
     """The API URL from Prefect's settings (env, profile), or None when there is none."""
+    if "prefect.settings" not in sys.modules:
+        from_environment = endpoint_from_environment()
+        if from_environment is not None:
+            return from_environment.api_url
     from prefect.settings import get_current_settings
 
     url = get_current_settings().api.url
@@ -125,14 +136,13 @@ def _endpoint_from(settings: Any) -> Endpoint:
         api_url, temporary = server.api_url, True
     headers = {"X-PREFECT-API-VERSION": SERVER_API_VERSION}
     headers.update(settings.client.custom_headers or {})
-    auth_string = settings.api.auth_string
-    api_key = settings.api.key
-    # Same precedence as Prefect's client: an auth string beats an API key.
-    if auth_string is not None and auth_string.get_secret_value():
-        token = base64.b64encode(auth_string.get_secret_value().encode()).decode()
-        headers["Authorization"] = f"Basic {token}"
-    elif api_key is not None and api_key.get_secret_value():
-        headers["Authorization"] = f"Bearer {api_key.get_secret_value()}"
+    auth_string, api_key = settings.api.auth_string, settings.api.key
+    headers.update(
+        authorization(
+            auth_string.get_secret_value() if auth_string is not None else None,
+            api_key.get_secret_value() if api_key is not None else None,
+        )
+    )
     return Endpoint(
         api_url=str(api_url).rstrip("/"),
         headers=tuple(sorted(headers.items())),
@@ -140,6 +150,16 @@ def _endpoint_from(settings: Any) -> Endpoint:
         ca_file=settings.api.ssl_cert_file or None,
         temporary=temporary,
     )
+
+
+def authorization(auth_string: str | None, api_key: str | None) -> dict[str, str]:
+    """The Authorization header Prefect's client sends: an auth string beats an API key."""
+    if auth_string:
+        token = base64.b64encode(auth_string.encode()).decode()
+        return {"Authorization": f"Basic {token}"}
+    if api_key:
+        return {"Authorization": f"Bearer {api_key}"}
+    return {}
 
 
 def server_skip_reason(settings: Settings) -> str | None:
@@ -173,11 +193,17 @@ def _prefect_api_url_setting() -> bool:
     return bool(get_current_settings().api.url)
 
 
-_profiles_cache: dict[tuple[str, str | None, int, int], bool] = {}
+_profiles_cache: dict[tuple[str, str | None, int, int], dict[str, object] | None] = {}
 
 
 def _profile_api_url() -> bool:
     """Whether the active Prefect profile sets PREFECT_API_URL, read without importing prefect."""
+    return bool((active_profile() or {}).get("PREFECT_API_URL"))
+
+
+def active_profile() -> dict[str, object] | None:
+    """The settings of the active Prefect profile, read without importing prefect: {} when
+    there is no profiles file, None when it cannot be read (Prefect reports that itself)."""
     home = getenv("PREFECT_HOME") or os.path.join(
         getenv("HOME") or os.path.expanduser("~"), ".prefect"
     )
@@ -185,7 +211,7 @@ def _profile_api_url() -> bool:
     try:
         st = os.stat(os.path.expanduser(path))
     except OSError:
-        return False
+        return {}
     active = getenv("PREFECT_PROFILE")
     key = (path, active, st.st_mtime_ns, st.st_size)
     if key not in _profiles_cache:
@@ -195,10 +221,8 @@ def _profile_api_url() -> bool:
             with open(os.path.expanduser(path), "rb") as handle:
                 profiles = tomllib.load(handle)
             name = active or profiles.get("active") or "ephemeral"
-            _profiles_cache[key] = bool(
-                profiles.get("profiles", {}).get(name, {}).get("PREFECT_API_URL")
-            )
+            profile = profiles.get("profiles", {}).get(name, {})
+            _profiles_cache[key] = profile if isinstance(profile, dict) else None
         except (OSError, tomllib.TOMLDecodeError, AttributeError):
-            # Prefect itself reports a broken profiles file when it loads it.
-            _profiles_cache[key] = False
+            _profiles_cache[key] = None
     return _profiles_cache[key]

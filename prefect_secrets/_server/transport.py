@@ -95,21 +95,44 @@ class ApiTransport:
         params: dict[str, str] | None = None,
         json: object = None,
     ) -> httpx.Response:
-        """Send with bounded retries of transient failures; 401/403 are never retried."""
+        """Send with bounded retries of transient failures; 401/403 are never retried.
+
+        The request has `timeout` x (`retries` + 1) seconds in all (not counting the
+        pauses between attempts). Connecting, sending and waiting for a pooled
+        connection take at most `timeout` each, but a server that has the request gets
+        the rest of that budget to answer: asking a busy server again (a fleet's cold
+        start) would only add to its work, and the request it abandoned still runs.
+        """
         import httpx
 
         failure = ""
         csrf_refreshed = False
         attempt = 0
+        budget = timeout * (retries + 1)
+        started = time.monotonic()
+        paused = 0.0
+        made = 0
         while attempt <= retries:
             retry_after = None
             headers = self._csrf_headers if method != "GET" else None
+            answer_within = budget - (time.monotonic() - started - paused)
+            if answer_within <= 0:
+                break
+            made += 1
             try:
                 response = self._http.request(
-                    method, path, params=params, json=json, headers=headers, timeout=timeout
+                    method,
+                    path,
+                    params=params,
+                    json=json,
+                    headers=headers,
+                    timeout=httpx.Timeout(timeout, read=answer_within),
                 )
+            except httpx.ReadTimeout:
+                failure = f"no answer within {answer_within:.1f} s"
+                break  # the whole budget was spent waiting
             except httpx.TimeoutException:
-                failure = f"no answer within {timeout:g} s"
+                failure = f"no connection within {timeout:g} s"
             except httpx.ConnectError as exc:
                 failure = f"cannot connect ({_reason(exc)})"
             except (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError):
@@ -138,9 +161,11 @@ class ApiTransport:
                 failure = f"answered HTTP {status}"
                 retry_after = _retry_after(response)
             if attempt < retries:
-                time.sleep(_backoff(attempt, retry_after))
+                pause = _backoff(attempt, retry_after)
+                time.sleep(pause)
+                paused += pause
             attempt += 1
-        tries = f" after {retries + 1} attempts" if retries else ""
+        tries = f" after {made} attempts" if made > 1 else ""
         raise self.error(what, f"failed{tries}: {failure}")
 
     def _refresh_csrf_token(self, *, what: str, timeout: float) -> None:
