@@ -33,6 +33,7 @@ hypothesis_settings.register_profile("suite", deadline=None)
 hypothesis_settings.load_profile("suite")
 
 import prefect_secrets  # noqa: E402
+from tests.support.leak_runs import LeakRuns, run_both  # noqa: E402
 from tests.support.servers import (  # noqa: E402
     CountingProxy,
     PrefectServer,
@@ -113,7 +114,8 @@ def unique_name() -> Callable[[str], str]:
 @pytest.fixture(scope="session")
 def prefect_server() -> Iterator[PrefectServer]:
     """One real `prefect server start` on 127.0.0.1 for the whole session."""
-    server = start_prefect_server(Path(_SESSION_DIR) / "server")
+    # With its UI, for tests/test_ui.py: the one server of the session is the one it opens.
+    server = start_prefect_server(Path(_SESSION_DIR) / "server", ui=True)
     try:
         yield server
     finally:
@@ -124,6 +126,14 @@ def prefect_server() -> Iterator[PrefectServer]:
 
             APILogWorker.drain_all()
         server.stop()
+
+
+@pytest.fixture(scope="session")
+def leak_runs(prefect_server: PrefectServer, tmp_path_factory: pytest.TempPathFactory) -> LeakRuns:
+    """The leak flow run once per session with plain Prefect and once with prefect-secrets
+    (tests/support/leak_runs.py): the leak test scans what they left, the UI test opens
+    their pages."""
+    return run_both(prefect_server, tmp_path_factory.mktemp("leak-runs"))
 
 
 @pytest.fixture

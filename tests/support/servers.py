@@ -43,6 +43,8 @@ class PrefectServer:
     options: tuple[str, ...] = ()
     #: Seconds `start` waits for /health (a replica on a loaded 2-core CI machine needs more).
     startup_timeout: float = STARTUP_TIMEOUT
+    #: Serve Prefect's UI too (tests/test_ui.py), talking to this server's own API.
+    ui: bool = False
 
     def __post_init__(self) -> None:
         self.log_path = self.home / "server.log"
@@ -61,7 +63,9 @@ class PrefectServer:
             **os.environ,
             "PREFECT_HOME": str(self.home),
             "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-            "PREFECT_UI_ENABLED": "false",
+            "PREFECT_UI_ENABLED": "true" if self.ui else "false",
+            # Without it the UI served on this port would call port 4200's API.
+            "PREFECT_UI_API_URL": self.api_url,
             **self.env,
         }
         env.pop("PREFECT_API_URL", None)
@@ -117,8 +121,8 @@ class PrefectServer:
             httpx.delete(f"{self.api_url}/block_documents/{response.json()['id']}", timeout=10)
 
 
-def start_prefect_server(home: Path) -> PrefectServer:
-    server = PrefectServer(home=home, port=free_port())
+def start_prefect_server(home: Path, *, ui: bool = False) -> PrefectServer:
+    server = PrefectServer(home=home, port=free_port(), ui=ui)
     server.start()
     return server
 
