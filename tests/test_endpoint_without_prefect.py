@@ -88,6 +88,21 @@ for case, mine in zip(cases, ours):
 """
 
 
+def run_python(code: str, args: list[str], environment: dict[str, str], cwd: Path) -> Any:
+    """`code` in a fresh interpreter (which starts without Prefect): its JSON lines."""
+    result = subprocess.run(
+        [sys.executable, "-c", code, *args],
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=cwd,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "fake-noimport" not in result.stdout + result.stderr
+    return [json.loads(line) for line in result.stdout.splitlines()]
+
+
 def test_the_endpoint_from_the_environment_is_the_one_prefect_builds(tmp_path: Path) -> None:
     cases = []
     for index, (label, env, files, profile, _) in enumerate(CASES):
@@ -114,16 +129,7 @@ def test_the_endpoint_from_the_environment_is_the_one_prefect_builds(tmp_path: P
         )
     environment = {key: value for key, value in os.environ.items() if "PREFECT" not in key}
     environment["SSL_CERT_FILE"] = "/fake/system-ca.pem"
-    result = subprocess.run(
-        [sys.executable, "-c", COMPARE, json.dumps(cases)],
-        env=environment,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        cwd=tmp_path,
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    lines = [json.loads(line) for line in result.stdout.splitlines()]
+    lines = run_python(COMPARE, [json.dumps(cases)], environment, tmp_path)
     assert lines[0] == {"prefect imported": False}
     outcomes = {line["label"]: line for line in lines[1:]}
     for label, _, _, _, decided in CASES:
@@ -157,16 +163,6 @@ def test_a_process_reads_server_secrets_without_importing_prefect(
         PREFECT_HOME=str(tmp_path / "prefect-home"),
         PREFECT_SECRETS_PUSH_INVALIDATION="false",
     )
-    result = subprocess.run(
-        [sys.executable, "-c", READ, *names],
-        env=environment,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        cwd=tmp_path,
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    outcome = json.loads(result.stdout)
+    [outcome] = run_python(READ, names, environment, tmp_path)
     assert outcome["right"] == len(names)
     assert outcome["prefect imported"] is False
-    assert "fake-noimport" not in result.stdout + result.stderr

@@ -17,7 +17,6 @@ from __future__ import annotations
 import hashlib
 import inspect
 import json
-import os
 import secrets
 import subprocess
 import sys
@@ -30,6 +29,7 @@ from typing import Any
 import pytest
 
 from tests.support.leak_corpus.scan import views
+from tests.support.leak_runs import flow_env
 from tests.support.leak_scan import files_under, occurrences
 from tests.support.servers import PrefectServer
 
@@ -144,15 +144,7 @@ def _run_group(
         "out": str(out),
     }
     (base / "spec.json").write_text(json.dumps(spec))
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT", "XDG_"))}
-    env.update(
-        HOME=str(home),
-        PYTHONPATH=str(ROOT),
-        PREFECT_HOME=str(prefect_home),
-        PREFECT_API_URL=server.api_url,
-        PREFECT_SERVER_ANALYTICS_ENABLED="false",
-        PREFECT_SECRETS_PREFECT1_CONFIG="",
-    )
+    env = flow_env(home, prefect_home, server)
     if group == "persist_by_default":
         env["PREFECT_RESULTS_PERSIST_BY_DEFAULT"] = "true"
     for pathway in GROUPS[group]:

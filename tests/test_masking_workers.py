@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import os
 import subprocess
 import sys
 import time
@@ -32,6 +31,7 @@ import pytest
 from prefect_secrets._masking import workers
 from prefect_secrets._masking.arming import HOOK_POINTS
 from prefect_secrets._masking.registry import MASK, redact, register, registered_values
+from tests.support.leak_runs import flow_env
 from tests.support.leak_scan import occurrences
 from tests.support.servers import PrefectServer
 from tests.test_leak import db_rows
@@ -152,13 +152,11 @@ def run_pool_flow(
 ) -> PoolRun:
     home = workdir / f"{mode}-home"
     home.mkdir()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT", "XDG_"))}
-    env.update(
-        HOME=str(home),
-        PYTHONPATH=str(ROOT),
-        PREFECT_HOME=str(workdir / f"{mode}-prefect-home"),
-        PREFECT_API_URL=server.api_url,
-        PREFECT_SERVER_ANALYTICS_ENABLED="false",
+    # A fresh HOME: no Prefect 1 file to read either way.
+    env = flow_env(
+        home,
+        workdir / f"{mode}-prefect-home",
+        server,
         POOL_FLOWS_MODE=mode,
         IN_SHA256=_digest(values[0]),
         OUT_SHA256=_digest(values[1]),

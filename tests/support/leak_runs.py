@@ -35,6 +35,7 @@ __all__ = [
     "Recorded",
     "Run",
     "Secrets",
+    "flow_env",
     "run_both",
 ]
 
@@ -66,20 +67,33 @@ class Run:
     downstream_received_real_values: bool
 
 
+def flow_env(home: Path, prefect_home: Path, server: PrefectServer, **extra: str) -> dict[str, str]:
+    """The environment of a flow run in a subprocess: this one without Prefect's settings
+    or XDG directories, its own HOME and PREFECT_HOME, the session's server, no Prefect 1
+    file, and `extra`."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT", "XDG_"))}
+    env.update(
+        HOME=str(home),
+        PYTHONPATH=str(ROOT),
+        PREFECT_HOME=str(prefect_home),
+        PREFECT_API_URL=server.api_url,
+        PREFECT_SERVER_ANALYTICS_ENABLED="false",
+        PREFECT_SECRETS_PREFECT1_CONFIG="",
+    )
+    env.update(extra)
+    return env
+
+
 def run_leak_flow(
     mode: str, secrets: Secrets, server: PrefectServer, workdir: Path, marker: str
 ) -> Run:
     home = workdir / f"{mode}-home"
     client_home = workdir / f"{mode}-prefect-home"
     home.mkdir()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT", "XDG_"))}
-    env.update(
-        HOME=str(home),
-        PYTHONPATH=str(ROOT),
-        PREFECT_HOME=str(client_home),
-        PREFECT_API_URL=server.api_url,
-        PREFECT_SERVER_ANALYTICS_ENABLED="false",
-        PREFECT_SECRETS_PREFECT1_CONFIG="",
+    env = flow_env(
+        home,
+        client_home,
+        server,
         LEAK_TOKEN_SHA256=_digest(secrets.token),
         LEAK_PASSWORD_SHA256=_digest(secrets.warehouse["password"]),
     )
