@@ -14,6 +14,12 @@ record their own secret phase (perf_counter around the lookups) and exit.
 - ours: `get_many(NAMES)` with `PREFECT_SECRETS_SOURCES=server`;
 - prefect: `[Secret.load(name).get() for name in NAMES]`.
 
+The fleet's processes run in a virtual environment built for the run, holding what a flow
+run's image holds: this package (`pip install .`) and what it requires, at the versions
+installed here, and nothing of the test or bench extras (`--python` names another
+interpreter). The difference matters: the test extra's selenium brings trio, which
+httpcore imports when it is installed, 0.13 s more CPU in a process's first lookup.
+
 Reported per N and side: the HTTP requests the server got (all of them, through the
 proxy), the wall time from go to the last process done, p50 and p99 of the secret phase,
 and the CPU seconds the Prefect server process and PostgreSQL used meanwhile (from
@@ -23,6 +29,7 @@ and the CPU seconds the Prefect server process and PostgreSQL used meanwhile (fr
 from __future__ import annotations
 
 import argparse
+import importlib.metadata
 import json
 import math
 import os
@@ -70,6 +77,8 @@ class Round:
     p50: float
     p99: float
     max_phase: float
+    #: Median CPU seconds one process used in its secret phase (all its threads).
+    phase_cpu: float
     #: CPU seconds used meanwhile by the Prefect server process, and by PostgreSQL.
     server_cpu: float
     postgres_cpu: float
@@ -146,6 +155,42 @@ def prefect_on_postgres(work_dir: Path) -> Iterator[tuple[PrefectServer, Postgre
         postgres.stop()
 
 
+def deployment_python(work_dir: Path) -> str:
+    """A venv with this package and its requirements only, pinned to the versions installed
+    in this environment (a constraints file: pins apply to what is required, add nothing)."""
+    venv = work_dir / "deployment-venv"
+    pins = sorted(
+        {
+            f"{dist.metadata['Name']}=={dist.version}"
+            for dist in importlib.metadata.distributions()
+            if dist.metadata["Name"] and dist.metadata["Name"].lower() != "prefect-secrets"
+        }
+    )
+    constraints = work_dir / "constraints.txt"
+    constraints.write_text("\n".join(pins) + "\n")
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=300)
+    python = str(venv / "bin" / "python")
+    print("  fleet: building the deployment's venv (pip install .) ...", flush=True)
+    pip = [python, "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
+    built = subprocess.run(
+        [*pip, "-c", str(constraints), str(ROOT)], capture_output=True, text=True, timeout=900
+    )
+    if built.returncode != 0:
+        # pip's own words (package names and versions, no value of any kind).
+        raise RuntimeError(f"pip install . into the fleet's venv failed:\n{built.stderr[-3000:]}")
+    return python
+
+
+def describe_python(python: str) -> str:
+    code = (
+        "import importlib.metadata as m, importlib.util as u\n"
+        "print('prefect', m.version('prefect'), '| trio installed:', "
+        "u.find_spec('trio') is not None)"
+    )
+    probe = subprocess.run([python, "-c", code], capture_output=True, text=True, timeout=120)
+    return probe.stdout.strip() or probe.stderr.strip()[-300:]
+
+
 def create_blocks(api_url: str, home: Path) -> None:
     """The 10 Secret blocks, written the way users do, in a process of their own (this one
     may already have Prefect's settings pointing elsewhere). Fake values, never shown."""
@@ -167,12 +212,12 @@ def run_round(
     server: PrefectServer,
     postgres: PostgresServer,
     work_dir: Path,
+    python: str,
 ) -> Round:
     directory = work_dir / f"{side}-{size}"
     directory.mkdir()
     env = {
         **os.environ,
-        "PYTHONPATH": str(ROOT),
         "PREFECT_API_URL": proxy.url + "/api",
         "PREFECT_HOME": str(directory / "home"),
         "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
@@ -185,7 +230,8 @@ def run_round(
         # at once on 2 cores give up while the server still works through the queue.
         "PREFECT_SECRETS_TIMEOUT": FLEET_TIMEOUT,
     }
-    for variable in ("PREFECT_SECRETS_CACHE_TTL", "PREFECT_PROFILES_PATH"):
+    # The interpreter's own site-packages decide what a process imports, nothing added here.
+    for variable in ("PREFECT_SECRETS_CACHE_TTL", "PREFECT_PROFILES_PATH", "PYTHONPATH"):
         env.pop(variable, None)
     log_path = directory / "workers.log"
     processes: list[subprocess.Popen[bytes]] = []
@@ -193,7 +239,7 @@ def run_round(
         for index in range(size):
             processes.append(
                 subprocess.Popen(
-                    [sys.executable, str(WORKER), side, str(directory), str(index), *NAMES],
+                    [python, str(WORKER), side, str(directory), str(index), *NAMES],
                     env=env,
                     cwd=directory,
                     stdin=subprocess.DEVNULL,
@@ -265,6 +311,7 @@ def run_round(
         p50=statistics.median(phases),
         p99=percentile(phases, 0.99),
         max_phase=max(phases),
+        phase_cpu=statistics.median([float(result["phase_cpu"]) for result in results] or [0.0]),
         server_cpu=server_cpu,
         postgres_cpu=pg_cpu,
         worker_rss_mib=max(int(result["max_rss_kib"]) for result in results) / 1024,
@@ -278,18 +325,21 @@ def _tail(path: Path, chars: int = 3000) -> str:
     return path.read_text(errors="replace")[-chars:] if path.exists() else ""
 
 
-def measure(sizes: Sequence[int], warm: bool = True) -> list[Round]:
+def measure(sizes: Sequence[int], warm: bool = True, python: str | None = None) -> list[Round]:
     """Every round: per size, both sides, the order flipped from one size to the next."""
     work_dir = Path(tempfile.mkdtemp(prefix="prefect-secrets-fleet-"))
     rounds: list[Round] = []
     try:
-        return _measure(sizes, warm, work_dir, rounds)
+        return _measure(sizes, warm, python or deployment_python(work_dir), work_dir, rounds)
     finally:
         # Workers' homes and results (counts and times only): nothing to keep once printed.
         shutil.rmtree(work_dir, ignore_errors=True)
 
 
-def _measure(sizes: Sequence[int], warm: bool, work_dir: Path, rounds: list[Round]) -> list[Round]:
+def _measure(
+    sizes: Sequence[int], warm: bool, python: str, work_dir: Path, rounds: list[Round]
+) -> list[Round]:
+    print(f"  fleet: processes run {python}: {describe_python(python)}", flush=True)
     with prefect_on_postgres(work_dir) as (server, postgres):
         create_blocks(server.api_url, work_dir / "writer-home")
         with counting_proxy(server.origin) as proxy:
@@ -298,12 +348,13 @@ def _measure(sizes: Sequence[int], warm: bool, work_dir: Path, rounds: list[Roun
                 order = sides if position % 2 == 0 else sides[::-1]
                 for side in order:
                     print(f"  fleet: N={size}, {side} ...", flush=True)
-                    r = run_round(side, size, proxy, server, postgres, work_dir)
+                    r = run_round(side, size, proxy, server, postgres, work_dir, python)
                     rounds.append(r)
                     print(
                         f"    {r.requests} requests, go to last done {r.wall:.2f} s, "
                         f"p50 {r.p50 * 1e3:.0f} ms, p99 {r.p99 * 1e3:.0f} ms, "
-                        f"{r.failed} failed, server CPU {r.server_cpu:.2f} s",
+                        f"{r.failed} failed, server CPU {r.server_cpu:.2f} s, "
+                        f"CPU per process phase {r.phase_cpu * 1e3:.0f} ms",
                         flush=True,
                     )
     return rounds
@@ -312,13 +363,14 @@ def _measure(sizes: Sequence[int], warm: bool, work_dir: Path, rounds: list[Roun
 def print_rounds(rounds: Sequence[Round]) -> None:
     print(
         "\n| N | side | server requests | wall, go to last done | p50 secret phase "
-        "| p99 secret phase | failed | server CPU | PostgreSQL CPU | requests/s |"
-        "\n|---|---|---|---|---|---|---|---|---|---|"
+        "| p99 secret phase | CPU per process phase | failed | server CPU | PostgreSQL CPU "
+        "| requests/s |\n|---|---|---|---|---|---|---|---|---|---|---|"
     )
     for r in rounds:
         print(
             f"| {r.size} | {r.side} | {r.requests} | {r.wall * 1e3:.0f} ms | "
-            f"{r.p50 * 1e3:.1f} ms | {r.p99 * 1e3:.1f} ms | {r.failed} | {r.server_cpu:.2f} s | "
+            f"{r.p50 * 1e3:.1f} ms | {r.p99 * 1e3:.1f} ms | {r.phase_cpu * 1e3:.0f} ms | "
+            f"{r.failed} | {r.server_cpu:.2f} s | "
             f"{r.postgres_cpu:.2f} s | {r.requests / r.wall:.0f} |"
         )
     for r in rounds:
@@ -423,11 +475,14 @@ def figures_of(rounds: Sequence[Round]) -> list[Figure]:
 
 
 def fleet_figures(
-    sizes: Sequence[int] = SIZES, output: Path | None = None, warm: bool = True
+    sizes: Sequence[int] = SIZES,
+    output: Path | None = None,
+    warm: bool = True,
+    python: str | None = None,
 ) -> list[Figure]:
     """Measure, print the fleet's own table, optionally write the rounds as JSON."""
     print(f"fleet: {len(NAMES)} secrets, N = {', '.join(map(str, sizes))} ...", flush=True)
-    rounds = measure(sizes, warm)
+    rounds = measure(sizes, warm, python)
     print_rounds(rounds)
     if output is not None:
         output.write_text(json.dumps([asdict(r) for r in rounds], indent=2) + "\n")
@@ -441,8 +496,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--no-warm", action="store_true", help=f"skip the informational side {WARM!r}"
     )
+    parser.add_argument(
+        "--python",
+        help="the fleet processes' interpreter (default: a venv built for the run with "
+        "`pip install .`, as a deployment has)",
+    )
     args = parser.parse_args(argv)
-    figures = fleet_figures(args.sizes, Path(args.output), warm=not args.no_warm)
+    figures = fleet_figures(
+        args.sizes, Path(args.output), warm=not args.no_warm, python=args.python
+    )
     print("\n| figure | ours | anchor | ratio | goal | met |\n|---|---|---|---|---|---|")
     for f in figures:
         note = f" ({f.note})" if f.note else ""

@@ -62,6 +62,7 @@ def main(side: str, work_dir: Path, index: int, names: list[str]) -> int:
         time.sleep(POLL)
 
     started = time.perf_counter()
+    cpu_started = time.process_time()
     error = None
     try:
         values = resolve()
@@ -70,10 +71,13 @@ def main(side: str, work_dir: Path, index: int, names: list[str]) -> int:
         error = f"{type(exc).__name__}: {str(exc).splitlines()[0][:300] if str(exc) else ''}"
         values = []
     phase = time.perf_counter() - started
+    # The process's CPU in its phase (all its threads): what it asks of the shared cores.
+    phase_cpu = time.process_time() - cpu_started
     ended = time.time()
 
     result = {
         "phase": phase,
+        "phase_cpu": phase_cpu,
         "ended": ended,
         "values": len(values),
         # How many are values the benchmark wrote (a prefix check; nothing else is kept).

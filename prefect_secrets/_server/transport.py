@@ -7,8 +7,11 @@ body: Prefect's validation errors quote the request, value included.
 
 from __future__ import annotations
 
+import os
 import random
+import ssl
 import time
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from prefect_secrets._core.errors import SecretSourceError
@@ -17,34 +20,52 @@ from prefect_secrets._server.endpoint import Endpoint
 if TYPE_CHECKING:
     import httpx
 
-__all__ = ["ApiTransport", "detail_of", "limit_from"]
+__all__ = ["ApiTransport", "detail_of", "limit_from", "tls_context"]
 
 _RETRYABLE_STATUS = frozenset({408, 429, 500, 502, 503, 504})
 _MAX_BACKOFF = 2.0
 _DEFAULT_FILTER_LIMIT = 200
 
 
+def tls_context(endpoint: Endpoint, environ: Mapping[str, str]) -> ssl.SSLContext:
+    """The same TLS choices as Prefect's client (PREFECT_API_TLS_INSECURE_SKIP_VERIFY,
+    PREFECT_API_SSL_CERT_FILE, which defaults to $SSL_CERT_FILE), and no CA store where no
+    TLS can happen: loading it costs each process 65 ms of CPU, the largest part of a fleet
+    process's lookup after importing httpx."""
+    if not _may_use_tls(endpoint.api_url, environ):
+        # Plain HTTP to the server and to any proxy. The context still fails closed: it
+        # requires a certificate and trusts none.
+        return ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    if endpoint.tls_insecure:
+        insecure = ssl.create_default_context()
+        insecure.check_hostname = False
+        insecure.verify_mode = ssl.CERT_NONE
+        return insecure
+    return ssl.create_default_context(cafile=endpoint.ca_file)
+
+
+def _may_use_tls(api_url: str, environ: Mapping[str, str]) -> bool:
+    if not api_url.lower().startswith("http://"):
+        return True
+    # httpx (trust_env) reaches an http:// URL through HTTP_PROXY or ALL_PROXY, either case:
+    # a proxy spoken to over TLS needs the CA store.
+    return any(
+        environ.get(name, "").strip().lower().startswith("https")
+        for name in ("HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy")
+    )
+
+
 class ApiTransport:
     """One connection pool to one endpoint, shared by every thread of the process."""
 
     def __init__(self, endpoint: Endpoint) -> None:
-        import ssl
-
         import httpx
 
-        # The same TLS choices as Prefect's client (PREFECT_API_TLS_INSECURE_SKIP_VERIFY,
-        # PREFECT_API_SSL_CERT_FILE, which defaults to $SSL_CERT_FILE).
-        if endpoint.tls_insecure:
-            tls = ssl.create_default_context()
-            tls.check_hostname = False
-            tls.verify_mode = ssl.CERT_NONE
-        else:
-            tls = ssl.create_default_context(cafile=endpoint.ca_file)
         self.endpoint = endpoint
         self._http = httpx.Client(
             base_url=endpoint.api_url + "/",
             headers=dict(endpoint.headers),
-            verify=tls,
+            verify=tls_context(endpoint, os.environ),
             # Redirects would carry credentials to wherever they point.
             follow_redirects=False,
             limits=httpx.Limits(
