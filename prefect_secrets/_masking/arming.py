@@ -31,8 +31,13 @@ HOOK_POINTS: dict[str, tuple[str, ...]] = {
     "prefect.client.base": ("api:install_http_hooks",),
     "prefect.events.clients": ("events:install_events_hooks",),
     "prefect.utilities.engine": ("truncation:install_truncation_hooks",),
+    # ResultRecord lives in prefect._internal.result_records from 3.7 (prefect._result_records
+    # before); prefect.results re-exports it on every 3.x, so it is hooked from there too.
     "prefect._internal.result_records": ("results:install_result_record_hooks",),
-    "prefect.results": ("results:install_result_store_hooks",),
+    "prefect.results": (
+        "results:install_result_record_hooks",
+        "results:install_result_store_hooks",
+    ),
     "prefect.task_worker": ("results:install_task_worker_hooks",),
     "prefect.blocks.core": ("blocks:install_block_hooks",),
     "prefect.utilities.callables": ("workers:install_call_pickling_hooks",),

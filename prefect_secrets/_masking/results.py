@@ -19,9 +19,9 @@ record holding a registered value is not written at all, or refused:
 
 | hook point                                             | what it does                   |
 |--------------------------------------------------------|--------------------------------|
-| `prefect._internal.result_records:ResultRecord`        | finds a value in the bytes     |
-| `.serialize_result` (`serialize()` calls it)           | about to be written; raises    |
-|                                                        | `SecretInResult`               |
+| `ResultRecord.serialize_result` (`serialize()` calls   | finds a value in the bytes     |
+| it), from `prefect.results` (any 3.x) and              | about to be written; raises    |
+| `prefect._internal.result_records` (3.7+)              | `SecretInResult`               |
 | `prefect.results:ResultStore.persist_result_record`,   | skips the write on that error, |
 | `apersist_result_record` (`write`/`awrite` and every   | or when the storage key holds  |
 | engine, state and transaction path call them)          | a value                        |
@@ -97,13 +97,15 @@ class SecretInResult(SecretStorageRefused):
 
 
 def install_result_record_hooks(module: ModuleType) -> None:
-    """Hook point: `ResultRecord.serialize_result` (`prefect._internal.result_records`).
+    """Hook point: `ResultRecord.serialize_result`, `module` being
+    `prefect._internal.result_records` (3.7+) or `prefect.results` (any 3.x).
 
     Why there: `ResultRecord.serialize()` (a whole record: what the result store and
     `store_parameters` write) and the result store's split writes (result and metadata
-    apart) all serialize the result through it, right before writing. The class moved
-    here recently (`prefect.results` re-exports it): on older 3.x, hook
-    `prefect.results.ResultRecord`, the same object.
+    apart) all serialize the result through it, right before writing. The class is
+    defined in `prefect._internal.result_records` from 3.7, in `prefect._result_records`
+    in 3.2-3.6; `prefect.results` re-exports it on every 3.x (the same object), so
+    arming hooks it from there too: whichever runs first hooks it, the other finds the mark.
     """
     cls = module.ResultRecord
     serialize_result = cls.serialize_result
