@@ -308,29 +308,58 @@ def test_a_deferred_tasks_parameters_are_refused(runs: Runs) -> None:
 # --- the hooks, in this process --------------------------------------------------------------
 
 
+def prefect_version() -> str:
+    import prefect
+
+    return str(prefect.__version__)
+
+
 @pytest.fixture
 def result_hooks() -> None:
     """The result hooks installed, as arming installs them (twice: installing is
     idempotent; they stay, as they do in a process that handed out a value)."""
-    import prefect._internal.result_records as result_records
     import prefect.results as results
     import prefect.task_worker as task_worker
 
     from prefect_secrets._masking import results as hooks
+    from prefect_secrets._masking.arming import HOOK_POINTS
 
+    modules = [results]
+    if "prefect._internal.result_records" in sys.modules:  # 3.7+: where it is defined
+        modules.append(sys.modules["prefect._internal.result_records"])
     for _ in range(2):
-        hooks.install_result_record_hooks(result_records)
-        hooks.install_result_store_hooks(results)
+        for module in modules:
+            for target in HOOK_POINTS[module.__name__]:
+                getattr(hooks, target.partition(":")[2])(module)
         hooks.install_task_worker_hooks(task_worker)
 
 
+def test_arming_reaches_result_record_on_this_prefect() -> None:
+    """Hook point: `ResultRecord.serialize_result`, hooked through `prefect.results`, which
+    re-exports the class on every 3.x (defined in `prefect._result_records` in 3.2-3.6,
+    `prefect._internal.result_records` from 3.7). If a release stops re-exporting it, the
+    module that defines it must be added to arming's HOOK_POINTS."""
+    import prefect.results as results
+
+    from prefect_secrets._masking.arming import HOOK_POINTS
+
+    record = getattr(results, "ResultRecord", None)
+    defining = sys.modules.get(getattr(record, "__module__", ""))
+    reexported = record is not None and getattr(defining, "ResultRecord", None) is record
+    assert reexported, (
+        f"prefect.results no longer re-exports ResultRecord (Prefect {prefect_version()}): "
+        "add the module that defines it to HOOK_POINTS (results:install_result_record_hooks)"
+    )
+    hooks = HOOK_POINTS.get("prefect.results", ())
+    assert "results:install_result_record_hooks" in hooks, hooks
+
+
 def test_the_hooks_are_in_place_once(result_hooks: None) -> None:
-    """Hook points: `ResultRecord.serialize_result` (prefect._internal.result_records),
+    """Hook points: `ResultRecord.serialize_result` (through prefect.results, see above),
     `ResultStore.persist_result_record`/`apersist_result_record` (prefect.results),
     `store_parameters` (prefect.task_worker, imported by `Task.create_run` at each call)."""
     import prefect.task_worker as task_worker
-    from prefect._internal.result_records import ResultRecord
-    from prefect.results import ResultStore
+    from prefect.results import ResultRecord, ResultStore
 
     for hooked in (
         ResultRecord.serialize_result,
@@ -351,8 +380,7 @@ def test_every_serializer_is_checked(
 ) -> None:
     """A record holding a registered value cannot be serialized, whatever the serializer;
     one without is serialized as before."""
-    from prefect._internal.result_records import ResultRecord, ResultRecordMetadata
-    from prefect.results import resolve_serializer
+    from prefect.results import ResultRecord, ResultRecordMetadata, resolve_serializer
 
     from prefect_secrets._masking.registry import register
     from prefect_secrets._masking.results import SecretInResult
