@@ -92,6 +92,12 @@ class GroupRun:
         # the plaintexts).
         return f"GroupRun(prefect_home={self.prefect_home}, outcome of {list(self.outcome)})"
 
+    def storage_roots(self) -> list[Path]:
+        """Where Prefect's default local result storage is: `$PREFECT_HOME/storage` on 3.9;
+        `~/.prefect/storage`, whatever PREFECT_HOME says, from 3.4.8 to at least 3.7.8
+        (`default_local_storage_path` reads a `home` the results settings never have)."""
+        return [self.prefect_home / "storage", self.home / ".prefect" / "storage"]
+
     def file_counts(self, value: str) -> tuple[int, int]:
         """(occurrences in file contents, file names holding it) under both directories."""
         in_contents = in_names = 0
@@ -268,7 +274,9 @@ def test_results_without_a_secret_are_still_persisted(runs: Runs) -> None:
     for group in GROUPS:
         run = runs.library[group]
         stored = sum(
-            found(path.read_bytes(), CLEAN_MARKER) for path in files_under(run.prefect_home)
+            found(path.read_bytes(), CLEAN_MARKER)
+            for root in run.storage_roots()
+            for path in files_under(root)
         )
         assert stored > 0, group
     library = runs.run_of("library", "cache_inputs").outcome["cache_inputs"]["executions"]
@@ -301,8 +309,8 @@ def test_a_deferred_tasks_parameters_are_refused(runs: Runs) -> None:
     assert outcome["names_task"]
     assert outcome["names_parameter"]
     assert runs.run_of("plain", "deferred").outcome["deferred"]["error"] is None
-    stored = runs.run_of("library", "deferred").prefect_home / "storage" / "parameters"
-    assert list(files_under(stored)) == []
+    for storage in runs.run_of("library", "deferred").storage_roots():
+        assert list(files_under(storage / "parameters")) == []
 
 
 # --- the hooks, in this process --------------------------------------------------------------
