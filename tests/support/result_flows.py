@@ -19,6 +19,7 @@ import hashlib
 import json
 import os
 import sys
+import time
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
@@ -296,12 +297,19 @@ def _reactions() -> Any:
 
     state = reactions_flow(return_state=True)
     flow_run_id = state.result()
-    # Read the retried task's result back as another process would: from the API.
-    with get_client(sync_client=True) as client:
-        runs = client.read_task_runs(
-            flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id]))
-        )
-    (login,) = [run for run in runs if run.name.startswith("flaky_login")]
+    # Read the retried task's result back as another process would: from the API, once
+    # the server has recorded its final state (task run states reach it as events, which
+    # it records asynchronously: read at once, the run can still be RUNNING).
+    deadline = time.monotonic() + 30
+    while True:
+        with get_client(sync_client=True) as client:
+            runs = client.read_task_runs(
+                flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id]))
+            )
+        (login,) = [run for run in runs if run.name.startswith("flaky_login")]
+        if (login.state is not None and login.state.is_final()) or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
     try:
         read = login.state.result() if login.state is not None else None
     except Exception as exc:  # noqa: BLE001 - recorded: an error, never a wrong value
