@@ -300,17 +300,22 @@ def _reactions() -> Any:
     # Read the retried task's result back as another process would: from the API, once
     # the server has recorded its final state (task run states reach it as events, which
     # it records asynchronously: read at once, the run can still be RUNNING).
+    # The task run itself may not be recorded yet either.
     deadline = time.monotonic() + 30
-    while True:
+    login = None
+    while time.monotonic() < deadline:
         with get_client(sync_client=True) as client:
             runs = client.read_task_runs(
                 flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id]))
             )
-        (login,) = [run for run in runs if run.name.startswith("flaky_login")]
-        if (login.state is not None and login.state.is_final()) or time.monotonic() > deadline:
+        logins = [run for run in runs if run.name.startswith("flaky_login")]
+        login = logins[0] if len(logins) == 1 else None
+        if login is not None and login.state is not None and login.state.is_final():
             break
         time.sleep(0.2)
     try:
+        if login is None:
+            raise LookupError("the server recorded no flaky_login task run in 30 s")
         read = login.state.result() if login.state is not None else None
     except Exception as exc:  # noqa: BLE001 - recorded: an error, never a wrong value
         record("reactions", api_read=type(exc).__name__)
