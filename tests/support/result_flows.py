@@ -294,6 +294,7 @@ def reactions_flow() -> str:
 def _reactions() -> Any:
     from prefect import get_client
     from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+    from prefect.client.schemas.sorting import TaskRunSort
 
     state = reactions_flow(return_state=True)
     flow_run_id = state.result()
@@ -306,7 +307,11 @@ def _reactions() -> Any:
     while time.monotonic() < deadline:
         with get_client(sync_client=True) as client:
             runs = client.read_task_runs(
-                flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id]))
+                flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id])),
+                # Explicit: the sync client of Prefect 3.7 sends null for both, which its
+                # own server refuses (422).
+                sort=TaskRunSort.EXPECTED_START_TIME_DESC,
+                limit=50,
             )
         logins = [run for run in runs if run.name.startswith("flaky_login")]
         login = logins[0] if len(logins) == 1 else None
