@@ -3,23 +3,18 @@ loaded only where a TLS handshake can happen (loading it costs each process 65 m
 
 from __future__ import annotations
 
-import datetime
 import http.server
-import ipaddress
 import ssl
 import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
 from prefect_secrets._core.errors import SecretSourceError
 from prefect_secrets._server.endpoint import Endpoint
 from prefect_secrets._server.transport import ApiTransport, tls_context
+from tests.support.fake_http import TlsMaterial
 
 
 def endpoint(api_url: str, **tls: object) -> Endpoint:
@@ -40,50 +35,23 @@ class _Health(http.server.BaseHTTPRequestHandler):
 
 
 @pytest.fixture(scope="module")
-def https_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
-    """A real HTTPS server on 127.0.0.1 with a self-signed certificate: (its API URL, the
-    certificate's file, the CA to trust)."""
-    directory = tmp_path_factory.mktemp("tls")
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "prefect-secrets test server")])
-    now = datetime.datetime.now(datetime.UTC)
-    certificate = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(hours=1))
-        .add_extension(
-            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
-            critical=False,
-        )
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
-    )
-    cert_file = directory / "server.pem"
-    key_file = directory / "server.key"
-    cert_file.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
-    key_file.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
+def https_server() -> Iterator[tuple[str, Path]]:
+    """A real HTTPS server on 127.0.0.1, its certificate signed by a throwaway CA: (its API
+    URL, the CA's certificate file, to trust or not)."""
+    tls = TlsMaterial.generate()
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Health)
     server.daemon_threads = True
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.load_cert_chain(cert_file, key_file)
+    context.load_cert_chain(tls.cert_file, tls.key_file)
     server.socket = context.wrap_socket(server.socket, server_side=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
-        yield f"https://127.0.0.1:{server.server_address[1]}/api", cert_file
+        yield f"https://127.0.0.1:{server.server_address[1]}/api", tls.ca_file
     finally:
         server.shutdown()
         server.server_close()
+        tls.cleanup()
 
 
 def ask_health(transport: ApiTransport) -> object:
