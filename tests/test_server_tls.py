@@ -54,30 +54,27 @@ def https_server() -> Iterator[tuple[str, Path]]:
         tls.cleanup()
 
 
-def ask_health(transport: ApiTransport) -> object:
-    response = transport.request("GET", "health", what="checking", timeout=5, retries=0)
-    return response.json()
+def ask_health(server: Endpoint) -> object:
+    """GET /health through the library's transport to `server`, closed afterwards."""
+    transport = ApiTransport(server)
+    try:
+        response = transport.request("GET", "health", what="checking", timeout=5, retries=0)
+        return response.json()
+    finally:
+        transport.close()
 
 
 def test_a_server_whose_certificate_is_trusted_answers(https_server: tuple[str, Path]) -> None:
     api_url, cert_file = https_server
-    transport = ApiTransport(endpoint(api_url, ca_file=str(cert_file)))
-    try:
-        assert ask_health(transport) is True
-    finally:
-        transport.close()
+    assert ask_health(endpoint(api_url, ca_file=str(cert_file))) is True
 
 
 def test_an_untrusted_certificate_is_refused_naming_the_server(
     https_server: tuple[str, Path],
 ) -> None:
     api_url, _ = https_server
-    transport = ApiTransport(endpoint(api_url))
-    try:
-        with pytest.raises(SecretSourceError) as raised:
-            ask_health(transport)
-    finally:
-        transport.close()
+    with pytest.raises(SecretSourceError) as raised:
+        ask_health(endpoint(api_url))
     message = str(raised.value)
     assert api_url in message
     assert "certificate" in message.lower()
@@ -86,11 +83,7 @@ def test_an_untrusted_certificate_is_refused_naming_the_server(
 def test_skip_verify_reaches_an_untrusted_server(https_server: tuple[str, Path]) -> None:
     """PREFECT_API_TLS_INSECURE_SKIP_VERIFY, as Prefect's client honours it."""
     api_url, _ = https_server
-    transport = ApiTransport(endpoint(api_url, tls_insecure=True))
-    try:
-        assert ask_health(transport) is True
-    finally:
-        transport.close()
+    assert ask_health(endpoint(api_url, tls_insecure=True)) is True
 
 
 def test_plain_http_loads_no_ca_store_and_still_fails_closed(
