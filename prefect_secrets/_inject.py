@@ -121,9 +121,12 @@ class with_secrets:  # noqa: N801 - a decorator and context manager, named like 
     def __call__(self, target: F) -> F:
         """Decorate a function, a coroutine function or a Prefect task."""
         if _is_prefect_task(target):
+            from prefect_secrets._prefect.cache import cache_apart
+
             task: Any = target
             wrapped_task = task.with_options()
             wrapped_task.fn = self(task.fn)
+            cache_apart(wrapped_task, tuple(_injected(secret) for secret in self._secrets))
             return wrapped_task  # type: ignore[no-any-return]
         secrets = self._secrets
         if inspect.iscoroutinefunction(target):
@@ -146,6 +149,13 @@ class with_secrets:  # noqa: N801 - a decorator and context manager, named like 
 
 def _target(secret: Secret) -> str:
     return secret.as_env_var or secret.name
+
+
+def _injected(secret: Secret) -> str:
+    """Which secret goes where, without its value: part of a wrapped task's cache key."""
+    where = f"file {_target(secret)}" if secret.as_file else f"env {_target(secret)}"
+    which = (secret.name, secret.project, secret.domain, secret.version, secret.env_var)
+    return f"{which!r} -> {where}"
 
 
 def _text(value: Any) -> str:

@@ -205,6 +205,26 @@ def test_doctor_checks_the_server_and_warns_about_its_encryption_key(
     assert f"asked by lookups (server = auto): {server.api_url}" in result.stdout
     assert "reachable; Secret block lookups work" in result.stdout
     assert "PREFECT_SERVER_ENCRYPTION_KEY" in result.stdout
+    assert "rotation push" not in result.stdout  # the suite turns push off here
+
+
+def test_doctor_says_whether_the_server_can_push_rotations(
+    server: PrefectServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import prefect
+
+    from tests.support.push_reader import server_cannot_push
+
+    monkeypatch.setenv("PREFECT_SECRETS_PUSH_INVALIDATION", "true")
+    result = run_cli("doctor")
+    assert result.code == 0, result
+    if server_cannot_push() is None:
+        assert f"rotation push: the server runs Prefect {prefect.__version__}" in result.stdout
+    else:  # a server before 3.7.4: a warning, its reason and the fix
+        assert f"the server runs Prefect {prefect.__version__}, which emits no block" in (
+            result.stdout
+        )
+        assert "push_invalidation = false" in result.stdout
 
 
 def test_import_prefect1_into_secret_blocks(

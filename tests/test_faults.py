@@ -150,6 +150,7 @@ def test_a_trickling_server_is_cut_off_at_the_total_deadline(
         ("close-mid-response", "closed mid-response"),
         ("reset", "closed mid-response"),
         ("not-json", "not a Secret block document"),
+        ("web-page", "answered with a web page: is PREFECT_API_URL the API's address"),
     ],
 )
 def test_broken_answers(faulty: Callable[[str], FaultyServer], behaviour: str, reason: str) -> None:

@@ -257,3 +257,42 @@ def test_prefect_tasks_get_their_secrets_injected(
 
     assert run_both() == (True, True, False)
     assert "SERVICE_TOKEN" not in os.environ
+
+
+def test_a_wrapped_task_never_answers_for_the_plain_one_from_its_cache(
+    server: Any, fake: Callable[[str], str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Persisted results are a cache: the same task with and without a secret injected
+    has the same source and inputs, so without its own key the plain call would get the
+    result computed with the secret. The wrapped task still caches its own results."""
+    from prefect import flow, task
+    from prefect.cache_policies import NO_CACHE
+
+    value = fake("cached")
+    monkeypatch.setenv("PREFECT__CONTEXT__SECRETS__CACHED_TOKEN", value)
+    calls: list[str] = []
+
+    @task(persist_result=True)
+    def sees_token(tag: str) -> bool:
+        calls.append(tag)
+        return os.environ.get("SERVICE_TOKEN") == value
+
+    injected = with_secrets(Secret("CACHED_TOKEN", as_env_var="SERVICE_TOKEN"))(sees_token)
+    elsewhere = with_secrets(Secret("CACHED_TOKEN", as_env_var="OTHER_TOKEN"))(sees_token)
+    uncached = with_secrets(Secret("CACHED_TOKEN", as_env_var="SERVICE_TOKEN"))(
+        sees_token.with_options(cache_policy=NO_CACHE)
+    )
+
+    @flow
+    def in_one_run() -> tuple[bool, ...]:
+        return (
+            injected("same"),
+            sees_token("same"),
+            injected("same"),
+            elsewhere("same"),
+            uncached("same"),
+        )
+
+    assert in_one_run() == (True, False, True, False, True)
+    assert calls == ["same"] * 4  # the second injected call came from its cache
+    assert uncached.cache_policy == NO_CACHE

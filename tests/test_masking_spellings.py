@@ -142,6 +142,24 @@ def test_an_id_that_happens_to_contain_a_short_value_is_left_alone() -> None:
     assert masker_of(whole).mask(f"api key {whole}") == f"api key {MASK}"
 
 
+@pytest.mark.parametrize(
+    "timestamp",
+    [
+        "2026-11-30T07:59:37.123440+00:00",
+        "2026-11-30T07:59:37.123440Z",
+        "2026-11-30 07:59:37.912345",
+    ],
+)
+def test_a_timestamp_that_happens_to_contain_a_short_value_is_left_alone(timestamp: str) -> None:
+    """A 4-digit secret (a PIN) must not cut an event's time: Prefect would drop the event."""
+    short = "1234"
+    assert short in timestamp
+    masker = masker_of(short)
+    line = f"at {timestamp}: pin {short}"
+    assert masker.mask(line) == f"at {timestamp}: pin {MASK}"
+    assert masker_of(timestamp).mask(f"logged {timestamp}") == f"logged {MASK}"
+
+
 def test_overlapping_values_are_masked_whole_whatever_the_order_registered(
     fake: Callable[[str], str],
 ) -> None:

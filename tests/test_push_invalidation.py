@@ -4,6 +4,11 @@
 Every test caches with a TTL far longer than it waits, so a new value seen in time can
 only come from a pushed invalidation; the test with push turned off shows the same
 wait does not see it.
+
+The session's server runs this environment's Prefect. A server before Prefect 3.7.4
+emits no block events (`prefect_secrets._server.release`): there each test checks what
+the library promises instead, that it does not subscribe, says why, and leaves answers
+to their TTL (`.ci/older-prefect` runs this file on such a release).
 """
 
 from __future__ import annotations
@@ -21,10 +26,12 @@ import pytest
 
 from prefect_secrets import Secret, SecretSourceError
 from tests.support.cli import run_cli
-from tests.support.push_reader import fingerprint
+from tests.support.push_reader import fingerprint, server_cannot_push
 from tests.support.servers import PrefectServer, TcpProxy
 
 LONG_TTL = "600"
+#: Why the session's server cannot push (its release is before 3.7.4), or None: it can.
+PUSH_OFF = server_cannot_push()
 
 
 def _push_threads() -> list[threading.Thread]:
@@ -48,6 +55,57 @@ def _connected(seconds: float) -> tuple[bool, int]:
     from prefect_secrets._server.push import push_status
 
     return push_status(current_endpoint(), wait=seconds)
+
+
+def _assert_push_is_off_and_says_why() -> None:
+    """On a server before 3.7.4: the subscriber asked the release, gave up with the reason
+    (the release, and the first one with block events), and its thread has ended."""
+    import prefect
+
+    from prefect_secrets._server.endpoint import current_endpoint
+    from prefect_secrets._server.push import push_off_reason
+
+    reason = push_off_reason(current_endpoint(), wait=30)
+    assert reason is not None, f"push was not turned off against Prefect {prefect.__version__}"
+    assert prefect.__version__ in reason
+    assert "3.7.4" in reason
+    assert "cache_ttl" in reason
+    assert _wait_for(lambda: _push_threads() == [], True, 10) is not None
+    assert _connected(0) == (False, 0)
+
+
+def test_the_release_the_server_reports_decides_whether_it_can_push(server: PrefectServer) -> None:
+    import prefect
+
+    from prefect_secrets._server.endpoint import current_endpoint
+    from prefect_secrets._server.release import block_events_missing, server_release
+
+    assert server_release(current_endpoint(), timeout=10) == prefect.__version__
+    assert block_events_missing(prefect.__version__) == PUSH_OFF
+
+
+@pytest.mark.parametrize(
+    ("release", "pushes"),
+    [
+        ("3.6.29", False),
+        ("3.7.3", False),
+        ("3.7.4rc1", True),  # a pre-release is taken as its release
+        ("3.7.4", True),
+        ("3.7.4.dev3+g1234abc", True),
+        ("3.10.0", True),
+        ("4.0.0", True),
+        ("2.20.0", False),
+        ("not a release", True),  # unknown: the subscriber tries, and falls back on failure
+    ],
+)
+def test_which_releases_can_push(release: str, pushes: bool) -> None:
+    from prefect_secrets._server.release import block_events_missing
+
+    reason = block_events_missing(release)
+    assert (reason is None) is pushes
+    if reason is not None:
+        assert f"Prefect {release[:6]}" in reason
+        assert "3.7.4" in reason
 
 
 @pytest.fixture(autouse=True)
@@ -78,6 +136,11 @@ def test_a_rotation_by_another_writer_is_seen_long_before_the_ttl(
     secret = Secret("PUSH_ROTATED")
     assert secret.get() == old
     assert secret.get() == old  # from the cache: the subscriber starts here
+    if PUSH_OFF is not None:
+        _assert_push_is_off_and_says_why()
+        save_block("push-rotated", new)
+        assert _wait_for(secret.get, new, 3) is None, "an answer outlived nothing but its TTL"
+        return
     connected, _ = _connected(30)
     assert connected, "the push subscriber did not connect to the server"
     save_block("push-rotated", new)  # Prefect's own API: this process's cache is not told
@@ -134,13 +197,15 @@ def test_a_process_that_reads_each_secret_once_opens_no_subscription(
     code = (
         "import threading, time\n"
         "from prefect_secrets import Secret, get_many\n"
-        "from prefect_secrets._server.push import PUSH_THREAD_PREFIX\n"
+        "from prefect_secrets._server.endpoint import current_endpoint\n"
+        "from prefect_secrets._server.push import PUSH_THREAD_PREFIX, push_off_reason\n"
         "def threads(): return sum(t.name.startswith(PUSH_THREAD_PREFIX)"
         " for t in threading.enumerate())\n"
         "get_many(['PUSH_ONCE_A']); Secret('PUSH_ONCE_B').get()\n"
         "print(threads())\n"
         "Secret('PUSH_ONCE_A').get()\n"
-        "print(threads())\n"
+        "off = push_off_reason(current_endpoint(), wait=30)\n"
+        "print('off' if off else threads())\n"
     )
     # A daemon thread, stopped at exit: the process ends (within the timeout) and cleanly
     # (a thread still running at finalization can abort it: SIGABRT).
@@ -148,7 +213,7 @@ def test_a_process_that_reads_each_secret_once_opens_no_subscription(
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=120
     )
     assert result.returncode == 0, result.stderr[-2000:]
-    assert result.stdout.split() == ["0", "1"]
+    assert result.stdout.split() == ["0", "1" if PUSH_OFF is None else "off"]
 
 
 def test_a_cli_write_is_seen_by_another_process(
@@ -165,11 +230,16 @@ def test_a_cli_write_is_seen_by_another_process(
     )
     try:
         assert _wait_for(lambda: out.exists() and out.read_text().startswith("ready"), True, 60)
-        assert out.read_text().splitlines()[0] == "ready True"
+        ready = out.read_text().splitlines()[0]
+        assert ready == ("ready True" if PUSH_OFF is None else "ready off")
         written = run_cli("set", "PUSH_CLI", "--server", "--yes", stdin=new + "\n")
         assert written.code == 0, written.output
-        seen = _wait_for(lambda: out.read_text().split()[-1], fingerprint(new), 20)
-        assert seen is not None, "the reader never saw the CLI's write"
+        waited = 20 if PUSH_OFF is None else 3
+        seen = _wait_for(lambda: out.read_text().split()[-1], fingerprint(new), waited)
+        if PUSH_OFF is not None:
+            assert seen is None, "without block events, the reader's answer lasts its TTL"
+        else:
+            assert seen is not None, "the reader never saw the CLI's write"
     finally:
         (tmp_path / "reader.log.stop").touch()
         reader.wait(timeout=30)
@@ -207,7 +277,10 @@ def test_disconnected_it_falls_back_to_the_ttl_and_reconnects_with_backoff(
     secret = Secret("PUSH_DISCONNECT")
     assert secret.get() == first
     assert secret.get() == first
-    assert _connected(30) == (True, 1)
+    if PUSH_OFF is None:
+        assert _connected(30) == (True, 1)
+    else:
+        _assert_push_is_off_and_says_why()
 
     through_proxy.down()
     assert _wait_for(lambda: _connected(0)[0], False, 10) is not None
@@ -221,6 +294,11 @@ def test_disconnected_it_falls_back_to_the_ttl_and_reconnects_with_backoff(
     monkeypatch.setenv("PREFECT_SECRETS_CACHE_TTL", LONG_TTL)
 
     through_proxy.up()
+    if PUSH_OFF is not None:  # no subscriber: only the TTL brings the missed write in
+        assert _wait_for(secret.get, second, 3) is None
+        monkeypatch.setenv("PREFECT_SECRETS_CACHE_TTL", "1")
+        assert _wait_for(secret.get, second, 10) is not None
+        return
     # Backoff: 0.5 s doubling, so it is back within seconds; the reconnection drops what
     # was cached meanwhile, and pushes flow again.
     assert _wait_for(lambda: _connected(0), (True, 2), 40) is not None

@@ -10,6 +10,7 @@ value are computed into booleans first, so that a failure never prints one.
 from __future__ import annotations
 
 import io
+import json
 import logging
 import os
 import subprocess
@@ -240,3 +241,57 @@ async def test_an_emitted_event_is_masked_and_the_original_untouched(secret: str
     assert sent.id == event.id
     untouched = event.resource.name == secret
     assert untouched
+
+
+_SHORT_VALUE_IN_AN_EVENT = """
+import asyncio, datetime, json, uuid
+from prefect_secrets._masking.registry import register
+register("2344")  # as the library does with every value it hands out
+from prefect.events import Event
+from prefect.events.clients import AssertingEventsClient
+occurred = datetime.datetime(2026, 11, 30, 7, 59, 37, 123440, tzinfo=datetime.timezone.utc)
+run = "prefect.task-run.0199ab12-2344-7abc-8def-0123456789ab"
+event = Event(
+    occurred=occurred,
+    id=uuid.UUID("0199ab12-2344-7abc-8def-0123456789ab"),
+    event="prefect.task-run.Failed",
+    resource={"prefect.resource.id": run, "prefect.state-timestamp": occurred.isoformat()},
+    payload={"validated_state": {"timestamp": occurred.isoformat(), "message": "pin 2344"}},
+)
+async def main():
+    async with AssertingEventsClient() as client:
+        await client.emit(event)
+    (sent,) = client.events
+    print(json.dumps({
+        "occurred": sent.occurred == occurred, "id": sent.id == event.id,
+        "resource": sent.resource.id == run,
+        "labels": sent.resource["prefect.state-timestamp"] == occurred.isoformat(),
+        "state time": sent.payload["validated_state"]["timestamp"] == occurred.isoformat(),
+        "message": sent.payload["validated_state"]["message"],
+    }))
+asyncio.run(main())
+"""
+
+
+def test_a_short_value_inside_an_event_time_or_id_leaves_the_event_whole() -> None:
+    """A short secret (a 4-digit PIN) whose digits happen to sit inside the event's time, a
+    run id or a state's timestamp: the event keeps them, so it still validates and the
+    server can file it (Prefect drops an event that no longer validates, and the run's
+    state with it), while the value said in a message is masked. In a process of its
+    own: a 4-digit value registered here would be masked in every later test's output."""
+    result = subprocess.run(
+        [sys.executable, "-c", _SHORT_VALUE_IN_AN_EVENT],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "PREFECT_SECRETS_MIN_MASK_LENGTH": "4"},
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert json.loads(result.stdout.splitlines()[-1]) == {
+        "occurred": True,
+        "id": True,
+        "resource": True,
+        "labels": True,
+        "state time": True,
+        "message": f"pin {MASK}",
+    }

@@ -203,11 +203,19 @@ def test_a_rotation_through_b_reaches_a_process_on_a_when_its_cache_expires(
 async def test_an_event_emitted_by_a_reaches_the_events_websocket_of_b(
     scaled: ScaledPrefect, client_env: dict[str, str]
 ) -> None:
+    """What push relies on across replicas: a block write through A is an event on B's
+    websocket. Servers before Prefect 3.7.4 emit no block events: there, an event a
+    client sends to A stands in for it (the same messaging carries both)."""
     from prefect.events.clients import get_events_subscriber
     from prefect.events.filters import EventFilter, EventNameFilter, EventResourceFilter
     from prefect.settings import PREFECT_API_URL, temporary_settings
 
+    from tests.support.push_reader import server_cannot_push
+
     url_a, url_b = scaled.api_urls
+    if server_cannot_push() is not None:
+        await _a_client_event_through_a_reaches_b(url_a, url_b)
+        return
     name = f"SCALED_EVENT_{secrets.token_hex(4).upper()}"
     # A new block, through B: no "updated" event of it exists yet anywhere, so the
     # websocket's backfill from the database has none to send.
@@ -230,13 +238,32 @@ async def test_an_event_emitted_by_a_reaches_the_events_websocket_of_b(
     assert event.resource.id == resource
 
 
+async def _a_client_event_through_a_reaches_b(url_a: str, url_b: str) -> None:
+    from prefect.events import Event
+    from prefect.events.clients import PrefectEventsClient, get_events_subscriber
+    from prefect.events.filters import EventFilter, EventNameFilter
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    name = f"prefect-secrets.test.{secrets.token_hex(4)}"
+    event_filter = EventFilter(event=EventNameFilter(name=[name]))
+    with temporary_settings(updates={PREFECT_API_URL: url_b}):
+        async with get_events_subscriber(filter=event_filter, reconnection_attempts=0) as events:
+            async with PrefectEventsClient(api_url=url_a) as client_of_a:
+                await client_of_a.emit(Event(event=name, resource={"prefect.resource.id": name}))
+            event = await asyncio.wait_for(events.__anext__(), timeout=30)
+    assert event.event == name
+
+
 def test_a_rotation_through_b_is_pushed_to_a_process_on_a(
     scaled: ScaledPrefect, client_env: dict[str, str], tmp_path: Path
 ) -> None:
     """Push invalidation across replicas: the reader on A caches for 10 minutes, so only
     the block event (written on B, carried by Redis to A's events websocket) can make it
-    see the rotation in time."""
-    from tests.support.push_reader import fingerprint
+    see the rotation in time. Against servers before Prefect 3.7.4 (no block events),
+    the reader says push is off and keeps its answer for its TTL."""
+    from tests.support.push_reader import fingerprint, server_cannot_push
+
+    push_off = server_cannot_push()
 
     url_a, url_b = scaled.api_urls
     name = f"SCALED_PUSHED_{secrets.token_hex(4).upper()}"
@@ -260,7 +287,14 @@ def test_a_rotation_through_b_is_pushed_to_a_process_on_a(
             assert time.monotonic() < deadline, "the reader never got ready"
             assert reader.poll() is None, "the reader failed"
             time.sleep(0.1)
-        assert log.read_text().splitlines()[0] == "ready True", "no push subscription on A"
+        ready = log.read_text().splitlines()[0]
+        if push_off is not None:
+            assert ready == "ready off", "push was not turned off against a server before 3.7.4"
+            set_through(url_b, name, new, client_env)
+            time.sleep(3)
+            assert log.read_text().split()[-1] == fingerprint(old), "outlived only by its TTL"
+            return
+        assert ready == "ready True", "no push subscription on A"
         set_through(url_b, name, new, client_env)
         written_at = time.monotonic()
         while log.read_text().split()[-1] != fingerprint(new):

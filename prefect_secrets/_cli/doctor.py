@@ -23,7 +23,7 @@ from prefect_secrets._config.settings import (
 from prefect_secrets._core.environ import getenv
 from prefect_secrets._core.errors import PrefectSecretsError, SecretSourceError, SettingsError
 from prefect_secrets._core.names import env_var_name
-from prefect_secrets._server.endpoint import server_skip_reason
+from prefect_secrets._server.endpoint import Endpoint, server_skip_reason
 from prefect_secrets._sources.prefect1 import PREFECT1_LABEL
 from prefect_secrets._sources.registry import DEFAULT_ORDER, active_sources
 from prefect_secrets.sources import SecretSource
@@ -289,6 +289,22 @@ _ENCRYPTION_FIX = (
 )
 
 
+def _check_push(endpoint: Endpoint, settings: Settings) -> _Check:
+    from prefect_secrets._server.release import block_events_missing, server_release
+
+    release = server_release(endpoint, timeout=settings.timeout)
+    if release is None:
+        return _Check("info", "rotation push: the server did not say which Prefect it runs")
+    reason = block_events_missing(release)
+    if reason is not None:
+        return _Check(
+            "warn",
+            f"rotation push: {reason} ({settings.cache_ttl:g} s)",
+            "upgrade the server, or set push_invalidation = false to say it is expected",
+        )
+    return _Check("ok", f"rotation push: the server runs Prefect {release} (block events)")
+
+
 def _check_server(settings: Settings) -> list[_Check]:
     reason = server_skip_reason(settings)
     if reason is not None:
@@ -325,6 +341,8 @@ def _check_server(settings: Settings) -> list[_Check]:
         )
         return checks
     checks.append(_Check("ok", "reachable; Secret block lookups work"))
+    if settings.push_invalidation:
+        checks.append(_check_push(endpoint, settings))
     if "api.prefect.cloud" not in api_url:
         if getenv("PREFECT_SERVER_ENCRYPTION_KEY"):
             checks.append(

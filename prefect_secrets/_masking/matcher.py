@@ -6,9 +6,11 @@ costs about the depth of the trie per character of text, whatever the number of
 values: the cost of masking grows sub-linearly with the number of secrets (figures in
 `bench/`). Longer spellings win over the shorter ones they contain.
 
-Identifiers are never cut: a match that lies inside a UUID (Prefect's run, task and
-event ids) is left alone unless it is the whole UUID, so that a short secret (a port,
-`5432`) cannot corrupt an id on its way to the API.
+Identifiers and timestamps are never cut: a match that lies inside a UUID (Prefect's run,
+task and event ids) or an ISO 8601 timestamp (an event's `occurred`, a state's
+`timestamp`) is left alone unless it is the whole of it, so that a short secret (a port,
+`5432`; a PIN, `1234`) cannot corrupt an id or a time on its way to the API, which would
+then refuse the event or the state (Prefect drops an event that no longer validates).
 """
 
 from __future__ import annotations
@@ -26,6 +28,12 @@ MASK = "********"
 
 _UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 _HEX_OR_DASH = frozenset("0123456789abcdefABCDEF-")
+_TIMESTAMP = re.compile(
+    r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}(?:\.\d{1,9})?(?:Z|[+-]\d{2}:?\d{2})?"
+)
+_TIMESTAMP_CHARS = frozenset("0123456789-:.T +Z")
+#: (shape, the characters it is made of, its longest length).
+_IDENTIFIER_SHAPES = ((_UUID, _HEX_OR_DASH, 36), (_TIMESTAMP, _TIMESTAMP_CHARS, 35))
 
 
 def trie_pattern(words: Iterable[str]) -> str:
@@ -120,13 +128,24 @@ def _replacement(match: re.Match[str], text: str) -> str:
     if secret is not None:  # a pattern that masks one part of what it matches
         start, end = match.span("secret")
         return f"{found[: start - match.start()]}{MASK}{found[end - match.start() :]}"
-    if _HEX_OR_DASH.issuperset(found) and len(found) < 36:
-        # Inside a UUID? Then it is an identifier that happens to hold the value's text.
-        start = max(0, match.start() - 36)
-        for uuid in _UUID.finditer(text, start, match.end() + 36):
-            if uuid.start() <= match.start() and match.end() <= uuid.end():
-                return found
+    if _inside_an_identifier(match, text):
+        return found
     return MASK
+
+
+def _inside_an_identifier(match: re.Match[str], text: str) -> bool:
+    """Whether `match` lies inside a UUID or a timestamp of `text` without being all of it:
+    an identifier or a time that happens to hold the value's text."""
+    found = match.group()
+    for shape, characters, longest in _IDENTIFIER_SHAPES:
+        if len(found) >= longest or not characters.issuperset(found):
+            continue
+        start = max(0, match.start() - longest)
+        for token in shape.finditer(text, start, match.end() + longest):
+            inside = token.start() <= match.start() and match.end() <= token.end()
+            if inside and token.span() != match.span():
+                return True
+    return False
 
 
 def mask_spans(text: str, spans: list[tuple[int, int]]) -> str:

@@ -20,7 +20,12 @@ from typing import TYPE_CHECKING, Any
 
 from prefect_secrets._core.missing import MISSING
 from prefect_secrets._server.endpoint import Endpoint
-from prefect_secrets._server.transport import ApiTransport, detail_of, limit_from
+from prefect_secrets._server.transport import (
+    API_ADDRESS_HINT,
+    ApiTransport,
+    detail_of,
+    limit_from,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -33,8 +38,7 @@ __all__ = ["BLOCK_TYPE_SLUG", "ServerClient", "client_for", "close_clients"]
 BLOCK_TYPE_SLUG = "secret"
 _NOT_FOUND_DETAIL = "Block document not found"
 _NOT_AN_API_ADDRESS = (
-    "answered 404 without Prefect's 'Block document not found': is "
-    "PREFECT_API_URL the API's address (it usually ends in /api)?"
+    f"answered 404 without Prefect's 'Block document not found': {API_ADDRESS_HINT}"
 )
 
 
@@ -257,9 +261,7 @@ class ServerClient(ApiTransport):
             document = response.json()
             return document["data"]["value"]
         except (ValueError, KeyError, TypeError):
-            raise self.error(
-                what, "answered with something that is not a Secret block document"
-            ) from None
+            raise self.not_what_was_asked(response, what, "a Secret block document") from None
 
 
 _clients: dict[Endpoint, ServerClient] = {}

@@ -18,6 +18,10 @@ second rather than after `cache_ttl`.
 - Reconnects with exponential backoff (0.5 s doubling to 30 s, with jitter).
 - Turned off with the setting `push_invalidation = false`. Prefect Cloud is not
   subscribed to (untested here): its answers expire by `cache_ttl`.
+- A server older than Prefect 3.7.4 emits no block events (`_server.release`): the
+  subscriber asks the server's release first, and against such a server it ends without
+  subscribing, says why once (log `prefect_secrets`, INFO; `push_off_reason`, `doctor`),
+  and answers expire by `cache_ttl`.
 
 Event payloads of Secret blocks carry no value (Prefect leaves secret fields out), and
 nothing here logs an event.
@@ -26,6 +30,7 @@ nothing here logs an event.
 from __future__ import annotations
 
 import atexit
+import logging
 import os
 import random
 import threading
@@ -34,6 +39,7 @@ from contextlib import suppress
 
 from prefect_secrets._core import TYPE_CHECKING
 from prefect_secrets._server.cache import server_answers
+from prefect_secrets._server.release import block_events_missing, server_release
 
 if TYPE_CHECKING:
     import asyncio
@@ -43,7 +49,7 @@ if TYPE_CHECKING:
 
     from prefect_secrets._server.endpoint import Endpoint
 
-__all__ = ["PUSH_THREAD_PREFIX", "push_status", "stop_watching", "watch"]
+__all__ = ["PUSH_THREAD_PREFIX", "push_off_reason", "push_status", "stop_watching", "watch"]
 
 #: Names of the subscriber threads (`PUSH_THREAD_PREFIX` + the API URL).
 PUSH_THREAD_PREFIX = "prefect-secrets-push "
@@ -51,16 +57,21 @@ PUSH_THREAD_PREFIX = "prefect-secrets-push "
 _FIRST_BACKOFF = 0.5
 _MAX_BACKOFF = 30.0
 _EVENT_PREFIX = "prefect.block-document."
+_logger = logging.getLogger("prefect_secrets")
 
 
 class _Subscription:
     """The subscriber of one endpoint: its thread and whether it is connected."""
 
-    def __init__(self, endpoint: Endpoint) -> None:
+    def __init__(self, endpoint: Endpoint, timeout: float) -> None:
         self.endpoint = endpoint
+        self.timeout = timeout
         self.connected = threading.Event()
         self.connections = 0
         self.stopping = False
+        #: Why this server cannot push (its release), once that is known; None otherwise.
+        self.off_reason: str | None = None
+        self.release_known = threading.Event()
         self._started = threading.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._task: asyncio.Task[None] | None = None
@@ -80,6 +91,12 @@ class _Subscription:
         self._loop = asyncio.get_running_loop()
         self._task = asyncio.current_task()
         self._started.set()
+        release = await asyncio.to_thread(server_release, self.endpoint, timeout=self.timeout)
+        self.off_reason = block_events_missing(release)
+        self.release_known.set()
+        if self.off_reason is not None:
+            _logger.info("rotation push off for %s: %s", self.endpoint, self.off_reason)
+            return
         await self._subscribe_forever()
 
     def stop(self, wait: float = 5.0) -> None:
@@ -147,9 +164,10 @@ _subscriptions: dict[Endpoint, _Subscription | None] = {}
 _lock = threading.Lock()
 
 
-def watch(endpoint: Endpoint) -> None:
+def watch(endpoint: Endpoint, *, timeout: float) -> None:
     """Start `endpoint`'s subscriber, once per process. Called on every cached server
-    answer: a dict read when it runs already."""
+    answer: a dict read when it runs already. `timeout` bounds the one request it makes
+    (the server's release) before it subscribes."""
     if endpoint in _subscriptions:
         return
     with _lock:
@@ -157,7 +175,9 @@ def watch(endpoint: Endpoint) -> None:
             return
         # Prefect's temporary server lives no longer than this process's lookups.
         wanted = not endpoint.temporary and not _is_cloud(endpoint.api_url)
-        subscription = _subscriptions[endpoint] = _Subscription(endpoint) if wanted else None
+        subscription = _subscriptions[endpoint] = (
+            _Subscription(endpoint, timeout) if wanted else None
+        )
     if subscription is not None:
         subscription.thread.start()
 
@@ -181,6 +201,16 @@ def push_status(endpoint: Endpoint, *, wait: float = 0.0) -> tuple[bool, int]:
     deadline = time.monotonic() + wait
     connected = subscription.connected.wait(max(0.0, deadline - time.monotonic()))
     return connected, subscription.connections
+
+
+def push_off_reason(endpoint: Endpoint, *, wait: float = 0.0) -> str | None:
+    """Why `endpoint`'s server cannot push rotations (its release), or None: it can, or
+    nothing is known yet (waits up to `wait` seconds for the subscriber to find out)."""
+    subscription = _subscriptions.get(endpoint)
+    if subscription is None:
+        return None
+    subscription.release_known.wait(wait)
+    return subscription.off_reason
 
 
 def _is_cloud(api_url: str) -> bool:

@@ -91,7 +91,7 @@ class ApiTransport:
         except ValueError:
             document = None
         if not isinstance(document, dict):
-            raise self.error(what, "answered with something that is not a JSON object")
+            raise self.not_what_was_asked(response, what, "a JSON object")
         return document
 
     def json_list(self, response: httpx.Response, what: str) -> list[Any]:
@@ -102,8 +102,18 @@ class ApiTransport:
         except ValueError:
             documents = None
         if not isinstance(documents, list):
-            raise self.error(what, "answered with something that is not a JSON list")
+            raise self.not_what_was_asked(response, what, "a JSON list")
         return documents
+
+    def not_what_was_asked(
+        self, response: httpx.Response, what: str, expected: str
+    ) -> SecretSourceError:
+        """The error for a 200 that is not `expected`, naming the likely cause when it is
+        a web page: the UI's pages, which some Prefect releases (3.4) serve with 200 for
+        every path outside the API."""
+        if response.headers.get("content-type", "").startswith("text/html"):
+            return self.error(what, f"answered with a web page: {API_ADDRESS_HINT}")
+        return self.error(what, f"answered with something that is not {expected}")
 
     def request(
         self,
@@ -209,6 +219,9 @@ class ApiTransport:
             source="server",
             place=self.endpoint.api_url,
         )
+
+
+API_ADDRESS_HINT = "is PREFECT_API_URL the API's address (it usually ends in /api)?"
 
 
 def _is_csrf_refusal(response: httpx.Response) -> bool:

@@ -111,7 +111,7 @@ class ServerSource(SecretSource):
         cache_key = (endpoint, block)
         answer = server_answers.get(cache_key, settings.cache_ttl, settings.cache_miss_ttl)
         if answer is not NOT_CACHED and settings.push_invalidation:
-            _watch_for_rotations(endpoint)
+            _watch_for_rotations(endpoint, settings.timeout)
         return answer, cache_key
 
     def _fetch(self, cache_key: tuple[Endpoint, str], settings: Settings) -> Any:
@@ -153,7 +153,7 @@ class ServerSource(SecretSource):
             if answer is not MISSING:
                 found[key] = answer
         if from_cache and settings.push_invalidation:
-            _watch_for_rotations(endpoint)
+            _watch_for_rotations(endpoint, settings.timeout)
         if to_fetch:
             generation = server_answers.generation
             fetched = client_for(endpoint).read_secret_blocks(
@@ -233,12 +233,12 @@ class ServerSource(SecretSource):
         return f"Prefect server {current_endpoint()} block '{BLOCK_TYPE_SLUG}/{block}'"
 
 
-def _watch_for_rotations(endpoint: Endpoint) -> None:
+def _watch_for_rotations(endpoint: Endpoint, timeout: float) -> None:
     # At each answer this process reads from its cache: it reads again, so it lives long
     # enough for pushed rotations to matter (`_server.push`; a dict read once started).
     from prefect_secrets._server.push import watch
 
-    watch(endpoint)
+    watch(endpoint, timeout=timeout)
 
 
 def _too_slow(cache_key: tuple[Endpoint, str], settings: Settings) -> SecretSourceError:

@@ -3,8 +3,9 @@ OUT NAME`.
 
 Looks NAME up every 20 ms (as a worker that reads a secret per task does) and appends
 `<unix time> <sha256 of the value, 16 hex>` to OUT whenever the value it gets changes,
-never the value itself. Writes `ready <connected>` first, once its cache has served an
-answer and its push subscriber connected (or 30 s passed). Runs until OUT.stop exists.
+never the value itself. Writes `ready <push>` first, once its cache has served an answer
+and its push subscriber connected (`True`), found that the server cannot push (`off`: a
+server before Prefect 3.7.4), or neither within 30 s (`False`). Runs until OUT.stop exists.
 """
 
 from __future__ import annotations
@@ -39,11 +40,24 @@ def main(out: Path, name: str) -> None:
             time.sleep(0.02)
 
 
-def _wait_for_push(seconds: float) -> bool:
-    from prefect_secrets._server.endpoint import current_endpoint
-    from prefect_secrets._server.push import push_status
+def server_cannot_push() -> str | None:
+    """Why the tests' Prefect server (this environment's Prefect, the release the suite
+    runs on) cannot push rotations, or None: it can."""
+    import prefect
 
-    return push_status(current_endpoint(), wait=seconds)[0]
+    from prefect_secrets._server.release import block_events_missing
+
+    return block_events_missing(prefect.__version__)
+
+
+def _wait_for_push(seconds: float) -> str:
+    from prefect_secrets._server.endpoint import current_endpoint
+    from prefect_secrets._server.push import push_off_reason, push_status
+
+    endpoint = current_endpoint()
+    if push_off_reason(endpoint, wait=seconds) is not None:
+        return "off"
+    return str(push_status(endpoint, wait=seconds)[0])
 
 
 if __name__ == "__main__":

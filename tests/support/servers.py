@@ -264,7 +264,8 @@ class FaultyServer:
     answers), "trickle" (sends a 200's headers, then one byte of the body every
     0.1 s for 30 s: no single read ever times out), "close-mid-response" (sends
     half a response, then closes),
-    "reset" (closes with a TCP RST), "not-json" (200 with an HTML page).
+    "reset" (closes with a TCP RST), "not-json" (200, an HTML page said to be JSON),
+    "web-page" (200, an HTML page: what Prefect 3.4's server answers outside its API).
     Counts the requests it received.
     """
 
@@ -343,11 +344,15 @@ class FaultyServer:
             "403": (b"403 Forbidden", b'{"detail": "Forbidden"}', b""),
             "429": (b"429 Too Many Requests", b'{"detail": "slow down"}', b"Retry-After: 0\r\n"),
             "not-json": (b"200 OK", b"<html>a login page</html>", b""),
+            "web-page": (b"200 OK", b"<html>the Prefect UI</html>", b""),
         }[behaviour]
+        kind = b"text/html; charset=utf-8" if behaviour == "web-page" else b"application/json"
         connection.sendall(
             b"HTTP/1.1 "
             + status
-            + b"\r\nContent-Type: application/json\r\n"
+            + b"\r\nContent-Type: "
+            + kind
+            + b"\r\n"
             + extra
             + b"Content-Length: "
             + str(len(body)).encode()
