@@ -1,7 +1,9 @@
 """Pathways through other processes: ProcessPoolTaskRunner workers, child processes,
-and files a task writes itself."""
+and files a task writes itself.
 
-from __future__ import annotations
+No `from __future__ import annotations` here: Prefect validates a flow's parameters with
+a model built from its annotations, and Prefect 3.4 cannot resolve a postponed `rt.Ref`
+(the flow failed before it ran: "`rt` is not fully defined")."""
 
 import os
 import subprocess

@@ -74,6 +74,11 @@ def main(spec_path: str) -> int:
         )
         return str(flow_run.id)
 
+    # Everything the pathways logged goes first, in batches of its own: Prefect 3.4's log
+    # worker sends a record it truncated with an extra key (`__payload_truncated__`) that
+    # its own server refuses (422), and the whole batch is lost with it. The end marker
+    # must not share that batch.
+    APILogWorker.drain_all()
     with tags(run_tag):
         end_flow_run_id = corpus_end()
     APILogWorker.drain_all()
