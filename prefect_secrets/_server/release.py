@@ -1,6 +1,6 @@
 """What a Prefect server's release can do for this library, asked of the server itself.
 
-The package runs on Prefect 3.6.29 and later, but a process may talk to a server of
+The package runs on Prefect 3.4.25 and later, but a process may talk to a server of
 another release (an older server kept while clients upgrade). One server feature
 depends on it: rotation push (`_server.push`) needs the server's `prefect.block-document.*`
 events, which Prefect's server emits from 3.7.4 on (`prefect/server/events/schemas/
